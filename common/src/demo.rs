@@ -1,0 +1,1 @@
+//! Deterministic demo farm generator (being written).
