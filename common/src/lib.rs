@@ -6,7 +6,10 @@
 
 pub mod api;
 pub mod demo;
+pub mod export;
+pub mod engine;
 pub mod job;
+pub mod records;
 pub mod summary;
 pub mod table;
 pub mod time;

@@ -1,0 +1,68 @@
+//! Importers: turn what CI systems emit into Buildscope records.
+//!
+//! Each module parses one source format into [`ImportBatch`]es; it never touches the store.
+//! The caller (CLI `buildscope import KIND` or `POST /api/v1/import/KIND`) writes each batch
+//! in one transaction, so a malformed input leaves nothing half-written.
+
+pub mod buildapi;
+pub mod buildbot;
+pub mod buildstats;
+pub mod csv;
+pub mod github;
+pub mod gitlab;
+pub mod influx;
+pub mod jenkins;
+pub mod junit;
+
+use common::records::{JobKey, MetricSample, TestResult};
+use common::Job;
+
+/// What a parser produced from (part of) one input.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ImportBatch {
+    pub jobs: Vec<Job>,
+    pub tests: Vec<TestResult>,
+    pub samples: Vec<MetricSample>,
+    /// Records read but deliberately not imported, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A record that was read but not imported, and why (e.g. "build 12 has no builder").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// Where in the input: `line 12`, `builds[3]`, `suite x / case y`.
+    pub at: String,
+    pub reason: String,
+}
+
+/// Why an input could not be imported, with where.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct ImportError {
+    /// File, record and/or line: `builds-4hr.js: builds[17].starttime`, `line 42`.
+    pub at: String,
+    pub message: String,
+}
+
+impl ImportError {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        ImportError { at: at.into(), message: message.into() }
+    }
+}
+
+/// How a parser should label what it reads, and what the caller knows that the input does
+/// not say. Build with `..Default::default()` so new fields do not break callers.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// File name or URL the input came from; prefixes every error location.
+    pub origin: String,
+    /// Overrides the `source` the parser would give its jobs (e.g. `buildbot-main`).
+    pub source: Option<String>,
+    /// The job the input belongs to: required for JUnit reports; for buildstats it overrides
+    /// the key derived from the build directory.
+    pub job: Option<JobKey>,
+    /// "Now" in epoch milliseconds: the time of line-protocol points without a timestamp.
+    pub now_ms: i64,
+    /// Unit of line-protocol timestamps (the write endpoints' `precision` parameter).
+    pub precision: influx::Precision,
+}

@@ -1,0 +1,66 @@
+//! HTTP routes. One `router()` wires them all; handlers are thin: extract, validate, call
+//! the store, map to a response.
+
+mod health;
+mod jobs;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT_BYTES: usize = 64 << 20;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// The built frontend (`trunk build` output); `index.html` answers every unknown
+    /// non-API path so permalinks load the app.
+    pub static_dir: PathBuf,
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let index = state.static_dir.join("index.html");
+    if !index.exists() {
+        tracing::warn!(path = %index.display(), "frontend not built; the API works, the browser app will 404");
+    }
+    let frontend = ServeDir::new(&state.static_dir).fallback(ServeFile::new(index));
+    Router::new()
+        .route("/api/v1/health", get(health::health))
+        .route("/api/v1/jobs", get(jobs::list).post(jobs::ingest))
+        .route("/api/v1/jobs/{source}/{id}", get(jobs::detail))
+        .route("/api/{*rest}", any(api_not_found))
+        .fallback_service(frontend)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Brotli at quality 4 and gzip at level 4: most of the ratio for a fraction of the
+        // CPU of the defaults (brotli's default, 11, takes seconds on a large job table).
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("no such API endpoint; see docs/API.md".into())
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
