@@ -4,7 +4,8 @@ use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::Context;
-use buildscope::settings::{Cli, Command, DemoArgs, ServeArgs};
+use buildscope::import::run::{self as importer, Kind};
+use buildscope::settings::{Cli, Command, DemoArgs, ImportArgs, ServeArgs};
 use buildscope::store::{self, Records, Store};
 use buildscope::AppState;
 use clap::Parser;
@@ -24,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(store, args).await,
         Command::Demo(args) => demo(store.as_ref(), &args).await,
+        Command::Import(args) => import(store, args).await,
         Command::Ingest { file } => {
             let mut body = Vec::new();
             if file.as_os_str() == "-" {
@@ -81,6 +83,80 @@ async fn demo(store: &dyn Store, args: &DemoArgs) -> anyhow::Result<()> {
     }
     eprintln!("\rdemo: {total} jobs loaded in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `buildscope import KIND INPUT`: prints what was read and stored; fails if the input broke
+/// off (what came before it is stored).
+async fn import(store: Arc<dyn Store>, args: ImportArgs) -> anyhow::Result<()> {
+    let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
+    let opts = importer::options(&args.input, args.source.clone(), args.job.as_deref(), Some(&args.precision))
+        .map_err(anyhow::Error::msg)?;
+    let is_url = args.input.starts_with("http://") || args.input.starts_with("https://");
+    let report = if is_url && kind == Kind::Buildbot {
+        pull_buildbot(store, &args).await?
+    } else if is_url {
+        let mut request = reqwest::Client::new().get(&args.input);
+        if let Some(token) = &args.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?.error_for_status()?;
+        let body = response.bytes().await?;
+        importer::import(store, kind, std::io::Cursor::new(body), opts).await
+    } else if args.input == "-" {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body).context("reading stdin")?;
+        importer::import(store, kind, std::io::Cursor::new(body), opts).await
+    } else {
+        let path = std::path::PathBuf::from(&args.input);
+        if path.is_dir() {
+            anyhow::ensure!(kind == Kind::Buildstats, "{} is a directory; only buildstats reads directories", path.display());
+            importer::import_with(store, opts, move |opts, sink| {
+                buildscope::import::buildstats::parse_dir(&path, opts, sink)
+            })
+            .await
+        } else {
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            importer::import(store, kind, std::io::BufReader::with_capacity(1 << 20, file), opts).await
+        }
+    };
+    println!("{}", report.summary());
+    if report.error.is_some() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Pulls new builds from a Buildbot master, from where the last pull of that source ended.
+async fn pull_buildbot(store: Arc<dyn Store>, args: &ImportArgs) -> anyhow::Result<importer::ImportReport> {
+    use buildscope::import::buildbot;
+    let source = args.source.clone().unwrap_or_else(|| buildbot::source_for_url(&args.input));
+    let fetch_opts = buildbot::FetchOptions { source: Some(source.clone()), ..Default::default() };
+    let mut total = importer::ImportReport::default();
+    loop {
+        let since = store.high_water(&source).await?;
+        let (batch, mark) = buildbot::fetch(&args.input, since, &fetch_opts).await?;
+        let fetched = batch.jobs.len();
+        let report = importer::import_batch(store.as_ref(), batch).await;
+        total.read += report.read;
+        total.jobs.inserted += report.jobs.inserted;
+        total.jobs.updated += report.jobs.updated;
+        total.skipped += report.skipped;
+        total.skipped_examples.extend(report.skipped_examples);
+        if report.error.is_some() {
+            total.error = report.error;
+            return Ok(total);
+        }
+        match mark {
+            // Keep going while a full page of history came back and the mark moved.
+            Some(mark) if Some(mark) != since => {
+                store.set_high_water(&source, mark).await?;
+                if fetched < fetch_opts.max_builds {
+                    return Ok(total);
+                }
+            }
+            _ => return Ok(total),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

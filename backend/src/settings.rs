@@ -31,6 +31,30 @@ pub enum Command {
         /// Path of a JSON array of jobs, or `-`.
         file: PathBuf,
     },
+    /// Import what a CI system emits: buildbot, buildapi, jenkins, github, gitlab, junit,
+    /// buildstats, influx or csv.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// Input format.
+    pub kind: String,
+    /// A file, a directory (buildstats), `-` for stdin, or an http(s) URL (a Buildbot
+    /// master's base URL is pulled incrementally; other URLs are downloaded and parsed).
+    pub input: String,
+    /// Source name to file the records under (default: per format, e.g. `jenkins`).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The job a JUnit report belongs to, as SOURCE/ID.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Unit of line-protocol timestamps: ns, us, ms or s.
+    #[arg(long, default_value = "ns")]
+    pub precision: String,
+    /// Bearer token for downloading from a URL (e.g. a GitHub token).
+    #[arg(long, env = "BUILDSCOPE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -58,8 +58,9 @@ fn run(extra: &[String]) -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     setup(true)?;
     build_frontend()?;
-    // The browser tests drive the release server binary with the release frontend.
-    cargo(&["build", "--release", "-p", "buildscope"])?;
+    // The browser tests drive the server binary (debug, shared with the test build) and
+    // the release frontend.
+    cargo(&["build", "-p", "buildscope"])?;
     let mut args = vec!["test", "--workspace", "--exclude", "buildscope-frontend", "--exclude", "xtask"];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)

@@ -13,6 +13,7 @@ pub mod gitlab;
 pub mod influx;
 pub mod jenkins;
 pub mod junit;
+pub mod run;
 
 use common::records::{JobKey, MetricSample, TestResult};
 use common::Job;

@@ -2,6 +2,7 @@
 //! the store, map to a response.
 
 mod health;
+mod import;
 mod jobs;
 
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -42,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/jobs", get(jobs::list).post(jobs::ingest))
         .route("/api/v1/jobs/{source}/{id}", get(jobs::detail))
+        .route("/api/v1/import/{kind}", post(import::import))
+        .route("/api/v1/hooks/buildbot", post(import::buildbot_hook))
+        .route("/write", post(import::influx_v1))
+        .route("/api/v2/write", post(import::influx_v2))
         .route("/api/{*rest}", any(api_not_found))
         .fallback_service(frontend)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
