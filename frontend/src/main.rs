@@ -1,1 +1,16 @@
-fn main() {}
+//! Buildscope's browser app: a Leptos client-side-rendered single page that fetches job
+//! tables from the server's data API, decodes them with `common`, and charts them.
+//!
+//! Layout: `app` routes URLs to `pages/`, widgets live in `components/`, all HTTP is in
+//! `api`, and `format` turns numbers and instants into text.
+
+mod api;
+mod app;
+mod components;
+mod format;
+mod pages;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

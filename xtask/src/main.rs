@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 
 /// trunk 0.22 needs a newer rustc than the project's 1.95.
 const TRUNK_VERSION: &str = "0.21.14";
-/// Debian packages: the browser and driver for the browser tests, wasm-opt for trunk.
+/// Debian packages: the browser and driver for the browser tests. (No wasm-opt: Debian's
+/// binaryen 108 breaks wasm-bindgen 0.2.130's externref table, so the build skips it.)
 const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
-const BUILD_PACKAGES: &[&str] = &["binaryen"];
 
 fn main() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
@@ -89,9 +89,6 @@ fn setup(for_tests: bool) -> Result<()> {
         cargo(&["install", "wasm-bindgen-cli", "--version", &bindgen])?;
     }
     let mut packages: Vec<&str> = Vec::new();
-    if which("wasm-opt").is_none() {
-        packages.extend(BUILD_PACKAGES);
-    }
     if for_tests && (which("chromium").is_none() || which("chromedriver").is_none()) {
         packages.extend(TEST_PACKAGES);
     }

@@ -27,20 +27,13 @@ CREATE TABLE jobs (
     -- JSON objects: {"platform": "linux64"} and {"build_size_bytes": 123}.
     tags         TEXT,
     metrics      TEXT,
+    -- JSON array of common::Step. Steps are read per job (or with json_each), never
+    -- joined in bulk, and a column costs a fraction of a row per step on ingest.
+    steps        TEXT,
     UNIQUE (source_id, ext_id)
 );
 
 CREATE INDEX jobs_by_time ON jobs (t);
-
-CREATE TABLE steps (
-    job_pk      INTEGER NOT NULL REFERENCES jobs (pk) ON DELETE CASCADE,
-    idx         INTEGER NOT NULL,
-    name        TEXT    NOT NULL,
-    started_at  INTEGER,
-    finished_at INTEGER,
-    result      INTEGER,
-    PRIMARY KEY (job_pk, idx)
-) WITHOUT ROWID;
 
 -- Test results and metric samples refer to their job by (source, id) rather than by key,
 -- so a JUnit report or a metric may arrive before the job record does.
@@ -79,7 +72,7 @@ CREATE TABLE import_state (
 CREATE VIEW jobs_named AS
 SELECT j.pk, s.value AS source, j.ext_id AS id, b.value AS builder, p.value AS project,
        br.value AS branch, r.value AS revision, w.value AS worker,
-       j.requested_at, j.started_at, j.finished_at, j.result, j.url, j.tags, j.metrics
+       j.requested_at, j.started_at, j.finished_at, j.result, j.url, j.tags, j.metrics, j.steps
 FROM jobs j
 JOIN names s ON s.id = j.source_id
 JOIN names b ON b.id = j.builder_id

@@ -5,31 +5,39 @@
 //! acknowledged only after its transaction commits.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use common::records::{JobKey, MetricSample, TestOutcome, TestResult};
-use common::table::{IdColumn, TableBuilder};
-use common::{Job, JobResult, JobTable, Step, TimeRange, Timestamp};
-use futures_util::TryStreamExt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use common::{Job, JobResult, JobTable, TimeRange, Timestamp};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use tracing::instrument;
 
 use super::{Counts, JobQuery, Records, Store, StoreError, WriteReport};
+
+mod scan;
 
 /// Rows per multi-row statement: well under SQLite's 32,766 bound parameters.
 const CHUNK: usize = 500;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file, for the bulk-read connection (see `scan`).
+    path: PathBuf,
 }
 
 impl SqliteStore {
     /// Opens the file a `sqlite://PATH` URL names, creating it if missing, and migrates it.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        let path = options.get_filename().to_owned();
+        if path.as_os_str() == ":memory:" {
+            return Err(StoreError::Unsupported("an in-memory SQLite database".into()));
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -37,107 +45,8 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, path })
     }
-
-    async fn names(&self) -> Result<HashMap<i64, String>, StoreError> {
-        let mut names = HashMap::new();
-        let mut rows = sqlx::query("SELECT id, value FROM names").fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            names.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        Ok(names)
-    }
-
-    /// Streams the rows of a job query to `each`, with the names table to spell ids.
-    async fn scan_jobs(
-        &self,
-        query: &JobQuery,
-        with_url: bool,
-        mut each: impl FnMut(&HashMap<i64, String>, &SqliteRow) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let names = self.names().await?;
-        let mut source_ids = Vec::new();
-        for source in &query.sources {
-            if let Some((&id, _)) = names.iter().find(|(_, v)| *v == source) {
-                source_ids.push(id);
-            }
-        }
-        if !query.sources.is_empty() && source_ids.is_empty() {
-            return Ok(());
-        }
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT source_id, ext_id, builder_id, project_id, branch_id, revision_id, worker_id, \
-             requested_at, started_at, finished_at, result, tags, metrics",
-        );
-        qb.push(if with_url { ", url" } else { ", NULL" });
-        qb.push(" FROM jobs WHERE t >= ").push_bind(query.range.from_ms);
-        qb.push(" AND t <= ").push_bind(query.range.to_ms);
-        if !source_ids.is_empty() {
-            qb.push(" AND source_id IN (");
-            let mut sep = qb.separated(", ");
-            for id in source_ids {
-                sep.push_bind(id);
-            }
-            qb.push(")");
-        }
-        qb.push(" ORDER BY t, pk");
-        let mut rows = qb.build().fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            each(&names, &row)?;
-        }
-        Ok(())
-    }
-}
-
-/// The parts of a stored job row, spelled out.
-struct RowView<'a> {
-    fixed: [Option<&'a str>; 7],
-    id: String,
-    requested: Option<i64>,
-    started: Option<i64>,
-    finished: Option<i64>,
-    result: JobResult,
-    tags: BTreeMap<String, String>,
-    metrics: BTreeMap<String, f64>,
-    url: Option<String>,
-}
-
-fn view<'a>(names: &'a HashMap<i64, String>, row: &SqliteRow) -> Result<RowView<'a>, StoreError> {
-    let name = |i: usize| -> Result<Option<&'a str>, StoreError> {
-        match row.try_get::<Option<i64>, _>(i)? {
-            None => Ok(None),
-            Some(id) => names
-                .get(&id)
-                .map(|s| Some(s.as_str()))
-                .ok_or_else(|| StoreError::Corrupt(format!("name id {id} is missing"))),
-        }
-    };
-    let code: i64 = row.try_get(10)?;
-    let result = u8::try_from(code)
-        .ok()
-        .and_then(JobResult::from_code)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown result code {code}")))?;
-    let json = |i: usize| -> Result<Option<String>, StoreError> { Ok(row.try_get(i)?) };
-    let tags = match json(11)? {
-        Some(t) => serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    let metrics = match json(12)? {
-        Some(m) => serde_json::from_str(&m).map_err(|e| StoreError::Corrupt(format!("metrics: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    Ok(RowView {
-        fixed: [name(0)?, name(3)?, name(4)?, name(2)?, name(6)?, name(5)?, Some(result.as_str())],
-        id: row.try_get(1)?,
-        requested: row.try_get(7)?,
-        started: row.try_get(8)?,
-        finished: row.try_get(9)?,
-        result,
-        tags,
-        metrics,
-        url: row.try_get(13)?,
-    })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Option<T>, StoreError> {
@@ -183,55 +92,24 @@ impl Store for SqliteStore {
 
     #[instrument(skip_all, fields(from_ms = query.range.from_ms, to_ms = query.range.to_ms))]
     async fn job_table(&self, query: &JobQuery) -> Result<JobTable, StoreError> {
-        let mut builder = TableBuilder::default();
-        self.scan_jobs(query, false, |names, row| {
-            let v = view(names, row)?;
-            let tags: Vec<(&str, &str)> = v.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let metrics: Vec<(&str, f64)> = v.metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            builder.push_row(v.fixed, &v.id, v.requested, v.started, v.finished, &tags, &metrics);
-            Ok(())
-        })
-        .await?;
-        Ok(builder.finish())
+        let (path, query) = (self.path.clone(), query.clone());
+        tokio::task::spawn_blocking(move || scan::table(&path, &query))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("scan failed: {e}")))?
     }
 
     #[instrument(skip_all, fields(from_ms = query.range.from_ms, to_ms = query.range.to_ms))]
     async fn job_rows(&self, query: &JobQuery) -> Result<Vec<Job>, StoreError> {
-        let mut jobs = Vec::new();
-        self.scan_jobs(query, true, |names, row| {
-            let v = view(names, row)?;
-            let text = |s: Option<&str>| s.map(str::to_owned);
-            jobs.push(Job {
-                source: text(v.fixed[0]).unwrap_or_default(),
-                id: v.id,
-                builder: text(v.fixed[3]).unwrap_or_default(),
-                project: text(v.fixed[1]),
-                branch: text(v.fixed[2]),
-                revision: text(v.fixed[5]),
-                worker: text(v.fixed[4]),
-                requested_at: ts(v.requested),
-                started_at: ts(v.started),
-                finished_at: ts(v.finished),
-                result: v.result,
-                url: v.url,
-                tags: v.tags,
-                metrics: v.metrics,
-                steps: Vec::new(),
-            });
-            Ok(())
-        })
-        .await?;
-        // Same order as the columnar table: time, then source and id.
-        jobs.sort_by(|a, b| {
-            (a.time(), &a.source).cmp(&(b.time(), &b.source)).then_with(|| id_order(&a.id, &b.id))
-        });
-        Ok(jobs)
+        let (path, query) = (self.path.clone(), query.clone());
+        tokio::task::spawn_blocking(move || scan::rows(&path, &query))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("scan failed: {e}")))?
     }
 
     async fn job(&self, source: &str, id: &str) -> Result<Option<Job>, StoreError> {
         let row = sqlx::query(
             "SELECT j.pk, p.value, br.value, b.value, w.value, r.value, j.requested_at, j.started_at, \
-             j.finished_at, j.result, j.tags, j.metrics, j.url \
+             j.finished_at, j.result, j.tags, j.metrics, j.url, j.steps \
              FROM jobs j JOIN names s ON s.id = j.source_id JOIN names b ON b.id = j.builder_id \
              LEFT JOIN names p ON p.id = j.project_id LEFT JOIN names br ON br.id = j.branch_id \
              LEFT JOIN names r ON r.id = j.revision_id LEFT JOIN names w ON w.id = j.worker_id \
@@ -242,24 +120,9 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let pk: i64 = row.try_get(0)?;
         let result_of = |code: i64| {
             u8::try_from(code).ok().and_then(JobResult::from_code).ok_or_else(|| StoreError::Corrupt(format!("result code {code}")))
         };
-        let steps = sqlx::query("SELECT name, started_at, finished_at, result FROM steps WHERE job_pk = ? ORDER BY idx")
-            .bind(pk)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|s| {
-                Ok(Step {
-                    name: s.try_get(0)?,
-                    started_at: ts(s.try_get(1)?),
-                    finished_at: ts(s.try_get(2)?),
-                    result: s.try_get::<Option<i64>, _>(3)?.map(result_of).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(Job {
             source: source.to_owned(),
             id: id.to_owned(),
@@ -275,7 +138,7 @@ impl Store for SqliteStore {
             tags: parse_json(row.try_get(10)?)?.unwrap_or_default(),
             metrics: parse_json(row.try_get(11)?)?.unwrap_or_default(),
             url: row.try_get(12)?,
-            steps,
+            steps: parse_json(row.try_get(13)?)?.unwrap_or_default(),
         }))
     }
 
@@ -359,11 +222,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Ids in the columnar table's order: text prefix, then trailing number.
-fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
-    IdColumn::split(a).cmp(&IdColumn::split(b))
-}
-
 /// Ids of the given strings in `names`, inserting the missing ones.
 async fn intern(tx: &mut Transaction<'_, Sqlite>, wanted: BTreeSet<&str>) -> Result<HashMap<String, i64>, StoreError> {
     let wanted: Vec<&str> = wanted.into_iter().collect();
@@ -416,11 +274,11 @@ async fn write_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>
     let opt = |v: &Option<String>| v.as_deref().map(|v| name_id(ids, v));
     for chunk in jobs.chunks(CHUNK) {
         let existing = existing_jobs(tx, ids, chunk).await?;
-        counts.updated += existing.len() as u64;
-        counts.inserted += (chunk.len() - existing.len()) as u64;
+        counts.updated += existing;
+        counts.inserted += chunk.len() as u64 - existing;
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs (source_id, ext_id, builder_id, project_id, branch_id, revision_id, worker_id, \
-             requested_at, started_at, finished_at, t, result, url, tags, metrics) ",
+             requested_at, started_at, finished_at, t, result, url, tags, metrics, steps) ",
         );
         qb.push_values(chunk, |mut b, j| {
             let ms = |t: Option<Timestamp>| t.map(Timestamp::as_millis);
@@ -438,81 +296,44 @@ async fn write_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>
                 .push_bind(i64::from(j.result.code()))
                 .push_bind(j.url.as_deref())
                 .push_bind(json_or_null(&j.tags))
-                .push_bind(json_or_null(&j.metrics));
+                .push_bind(json_or_null(&j.metrics))
+                .push_bind((!j.steps.is_empty()).then(|| serde_json::to_string(&j.steps).expect("steps serialize")));
         });
         qb.push(
             " ON CONFLICT (source_id, ext_id) DO UPDATE SET builder_id = excluded.builder_id, \
              project_id = excluded.project_id, branch_id = excluded.branch_id, revision_id = excluded.revision_id, \
              worker_id = excluded.worker_id, requested_at = excluded.requested_at, started_at = excluded.started_at, \
              finished_at = excluded.finished_at, t = excluded.t, result = excluded.result, url = excluded.url, \
-             tags = excluded.tags, metrics = excluded.metrics",
+             tags = excluded.tags, metrics = excluded.metrics, steps = excluded.steps",
         );
         qb.build().execute(&mut **tx).await?;
-        write_steps(tx, ids, chunk, existing).await?;
     }
     Ok(counts)
 }
 
-/// `(source_id, ext_id) -> pk` of the chunk's jobs already stored.
+/// How many of the chunk's jobs are already stored. One query per source, so SQLite
+/// searches the unique index (a row-value `IN (VALUES ...)` would scan it).
 async fn existing_jobs(
     tx: &mut Transaction<'_, Sqlite>,
     ids: &HashMap<String, i64>,
     chunk: &[&Job],
-) -> Result<HashMap<(i64, String), i64>, StoreError> {
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT source_id, ext_id, pk FROM jobs WHERE (source_id, ext_id) IN (VALUES ");
-    let mut first = true;
+) -> Result<u64, StoreError> {
+    let mut by_source: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for j in chunk {
-        qb.push(if first { "(" } else { ", (" });
-        first = false;
-        qb.push_bind(name_id(ids, &j.source)).push(", ").push_bind(j.id.as_str()).push(")");
+        by_source.entry(name_id(ids, &j.source)).or_default().push(&j.id);
     }
-    qb.push(")");
-    let mut found = HashMap::new();
-    for row in qb.build().fetch_all(&mut **tx).await? {
-        found.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
-    }
-    Ok(found)
-}
-
-/// Replaces the steps of the chunk's jobs: old steps of updated jobs go, new ones come.
-async fn write_steps(
-    tx: &mut Transaction<'_, Sqlite>,
-    ids: &HashMap<String, i64>,
-    chunk: &[&Job],
-    existed: HashMap<(i64, String), i64>,
-) -> Result<(), StoreError> {
-    if !existed.is_empty() {
-        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM steps WHERE job_pk IN (");
+    let mut n = 0;
+    for (source, ext_ids) in by_source {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM jobs WHERE source_id = ");
+        qb.push_bind(source).push(" AND ext_id IN (");
         let mut sep = qb.separated(", ");
-        for pk in existed.values() {
-            sep.push_bind(*pk);
+        for id in ext_ids {
+            sep.push_bind(id);
         }
         qb.push(")");
-        qb.build().execute(&mut **tx).await?;
+        n += qb.build().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)? as u64;
     }
-    let with_steps: Vec<&Job> = chunk.iter().copied().filter(|j| !j.steps.is_empty()).collect();
-    if with_steps.is_empty() {
-        return Ok(());
-    }
-    let pks = existing_jobs(tx, ids, &with_steps).await?;
-    let mut rows: Vec<(i64, usize, &Step)> = Vec::new();
-    for j in &with_steps {
-        let pk = pks[&(name_id(ids, &j.source), j.id.clone())];
-        rows.extend(j.steps.iter().enumerate().map(|(i, s)| (pk, i, s)));
-    }
-    for part in rows.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO steps (job_pk, idx, name, started_at, finished_at, result) ");
-        qb.push_values(part, |mut b, (pk, idx, s)| {
-            b.push_bind(*pk)
-                .push_bind(*idx as i64)
-                .push_bind(s.name.as_str())
-                .push_bind(s.started_at.map(Timestamp::as_millis))
-                .push_bind(s.finished_at.map(Timestamp::as_millis))
-                .push_bind(s.result.map(|r| i64::from(r.code())));
-        });
-        qb.build().execute(&mut **tx).await?;
-    }
-    Ok(())
+    Ok(n)
 }
 
 fn outcome_name(o: TestOutcome) -> &'static str {
@@ -528,24 +349,23 @@ async fn write_tests(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64
     let (tests, duplicates) = last_of_each(tests, |t| (&t.job, t.suite.as_str(), t.name.as_str()));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     for chunk in tests.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT count(*) FROM test_results WHERE (source_id, job_ext_id, suite, name) IN (VALUES ",
-        );
-        let mut first = true;
+        // One query per job, so SQLite searches the primary key's (source_id, job_ext_id)
+        // prefix before matching (suite, name).
+        let mut by_job: BTreeMap<(i64, &str), Vec<&TestResult>> = BTreeMap::new();
         for t in chunk {
-            qb.push(if first { "(" } else { ", (" });
-            first = false;
-            qb.push_bind(name_id(ids, &t.job.source))
-                .push(", ")
-                .push_bind(t.job.id.as_str())
-                .push(", ")
-                .push_bind(t.suite.as_str())
-                .push(", ")
-                .push_bind(t.name.as_str())
-                .push(")");
+            by_job.entry((name_id(ids, &t.job.source), t.job.id.as_str())).or_default().push(t);
         }
-        qb.push(")");
-        let existing: i64 = qb.build().fetch_one(&mut **tx).await?.try_get(0)?;
+        let mut existing = 0i64;
+        for ((source, job), tests) in by_job {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM test_results WHERE source_id = ");
+            qb.push_bind(source).push(" AND job_ext_id = ").push_bind(job).push(" AND (suite, name) IN (VALUES ");
+            for (i, t) in tests.iter().enumerate() {
+                qb.push(if i == 0 { "(" } else { ", (" });
+                qb.push_bind(t.suite.as_str()).push(", ").push_bind(t.name.as_str()).push(")");
+            }
+            qb.push(")");
+            existing += qb.build().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)?;
+        }
         counts.updated += existing as u64;
         counts.inserted += chunk.len() as u64 - existing as u64;
         let mut qb = QueryBuilder::<Sqlite>::new(
@@ -581,20 +401,22 @@ async fn write_samples(
     let (keyed, duplicates) = last_of_each(&keyed, |(tags, s)| (s.name.clone(), tags.clone(), s.time));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     for chunk in keyed.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM metric_samples WHERE (name_id, tags, time) IN (VALUES ");
-        let mut first = true;
+        // One query per series (name, tags): SQLite then searches the key for each time.
+        let mut by_series: BTreeMap<(i64, &str), Vec<i64>> = BTreeMap::new();
         for (tags, s) in chunk {
-            qb.push(if first { "(" } else { ", (" });
-            first = false;
-            qb.push_bind(name_id(ids, &s.name))
-                .push(", ")
-                .push_bind(tags.as_str())
-                .push(", ")
-                .push_bind(s.time.as_millis())
-                .push(")");
+            by_series.entry((name_id(ids, &s.name), tags.as_str())).or_default().push(s.time.as_millis());
         }
-        qb.push(")");
-        let existing: i64 = qb.build().fetch_one(&mut **tx).await?.try_get(0)?;
+        let mut existing = 0i64;
+        for ((name, tags), times) in by_series {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM metric_samples WHERE name_id = ");
+            qb.push_bind(name).push(" AND tags = ").push_bind(tags).push(" AND time IN (");
+            let mut sep = qb.separated(", ");
+            for t in times {
+                sep.push_bind(t);
+            }
+            qb.push(")");
+            existing += qb.build().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)?;
+        }
         counts.updated += existing as u64;
         counts.inserted += chunk.len() as u64 - existing as u64;
         let mut qb = QueryBuilder::<Sqlite>::new(

@@ -1,0 +1,5 @@
+//! Widgets shared by pages.
+
+pub mod chart;
+pub mod header;
+pub mod range_picker;

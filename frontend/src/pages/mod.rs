@@ -1,0 +1,3 @@
+//! One page per file, each a view of the URL it is opened at.
+
+pub mod overview;
