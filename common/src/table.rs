@@ -8,6 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use crate::job::{Job, JobResult};
 use crate::time::Timestamp;
 
+mod columns;
+
+pub use columns::{Codes, Offsets, Strings};
+
 /// The fixed dimensions every job has, in column order. Tag dimensions follow them, named
 /// `tag.KEY`.
 pub const FIXED_DIMS: [&str; 7] = ["source", "project", "branch", "builder", "worker", "revision", "result"];
@@ -34,18 +38,18 @@ pub const NO_TIME: i64 = i64::MIN;
 #[derive(Clone, Debug, PartialEq)]
 pub struct DimColumn {
     pub name: String,
-    pub values: Vec<String>,
-    pub codes: Vec<u32>,
+    pub values: Strings,
+    pub codes: Codes,
 }
 
 impl DimColumn {
     pub fn new(name: impl Into<String>) -> Self {
-        DimColumn { name: name.into(), values: vec![String::new()], codes: Vec::new() }
+        DimColumn { name: name.into(), values: [""].into_iter().collect(), codes: Codes::U8(Vec::new()) }
     }
 
     /// The value of row `row`, `None` when not set.
     pub fn get(&self, row: usize) -> Option<&str> {
-        match self.codes[row] {
+        match self.codes.get(row) {
             0 => None,
             c => Some(&self.values[c as usize]),
         }
@@ -70,26 +74,49 @@ impl PartialEq for MetricColumn {
     }
 }
 
-/// Job ids, split so numeric ids (the common case) cost one integer: an id is
-/// `prefixes.values[prefix code] + number` (the number omitted when negative).
+/// Job ids, split so numeric ids (the common case) cost one small integer: an id is
+/// `prefixes.values[prefix code]` followed by its number, if it has one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdColumn {
     pub prefixes: DimColumn,
-    pub numbers: Vec<i64>,
+    /// The smallest number (0 when no id has one).
+    pub base: i64,
+    /// Per row, 0: no number; n − base + 1: number n. Ids of one farm are close together,
+    /// so these fit in u32.
+    pub numbers: Offsets,
 }
 
 impl IdColumn {
     pub fn get(&self, row: usize) -> String {
-        let prefix = &self.prefixes.values[self.prefixes.codes[row] as usize];
-        match self.numbers[row] {
-            n if n < 0 => prefix.clone(),
-            n => format!("{prefix}{n}"),
+        let prefix = &self.prefixes.values[self.prefixes.codes.get(row) as usize];
+        match self.number(row) {
+            None => prefix.to_owned(),
+            Some(n) => format!("{prefix}{n}"),
         }
     }
 
+    /// The number of row `row`'s id, if it ends in one.
+    pub fn number(&self, row: usize) -> Option<i64> {
+        match self.numbers.get(row) {
+            0 => None,
+            v => Some(self.base + (v - 1) as i64),
+        }
+    }
+
+    /// Codes numbers (`split`'s, -1 for none) relative to the smallest.
+    fn from_numbers(prefixes: DimColumn, numbers: impl Iterator<Item = i64> + Clone) -> IdColumn {
+        let base = numbers.clone().filter(|&n| n >= 0).min().unwrap_or(0);
+        let mut coded = Offsets::default();
+        for n in numbers {
+            coded.push(if n < 0 { 0 } else { (n - base) as u64 + 1 });
+        }
+        IdColumn { prefixes, base, numbers: coded }
+    }
+
     /// Splits an id into a text prefix and a trailing decimal number that prints back to
-    /// the same digits (no leading zeros, at most 18 digits).
-    fn split(id: &str) -> (&str, i64) {
+    /// the same digits (no leading zeros, at most 18 digits; -1 when there is none). Rows
+    /// with equal time and source are ordered by this key.
+    pub fn split(id: &str) -> (&str, i64) {
         let digits = id.bytes().rev().take_while(u8::is_ascii_digit).count();
         let (prefix, tail) = id.split_at(id.len() - digits);
         let canonical = !tail.is_empty() && tail.len() <= 18 && (tail == "0" || !tail.starts_with('0'));
@@ -108,10 +135,17 @@ pub struct JobTable {
     /// [`FIXED_DIMS`] in order, then one column per tag key (`tag.KEY`), sorted by name.
     pub dims: Vec<DimColumn>,
     pub ids: IdColumn,
-    /// Epoch ms; [`NO_TIME`] when unknown.
-    pub requested_ms: Vec<i64>,
-    pub started_ms: Vec<i64>,
-    pub finished_ms: Vec<i64>,
+    /// Row time, epoch ms: started, else requested; [`NO_TIME`] when neither is known.
+    pub time: Vec<i64>,
+    /// Per row, 0: no request time; 1: requested, not started (`time` is the request);
+    /// q + 2: queued for q ms (requested at `time` − q, started at `time`).
+    pub queue: Offsets,
+    /// Per row, 0: not finished; d + 1: ran for d ms (finished at `time` + d).
+    ///
+    /// Times are stored as offsets from the row time because they are small: two u32
+    /// columns instead of two i64 ones. Ingest validates that requested ≤ started ≤
+    /// finished; times out of that order are stored as unknown.
+    pub run: Offsets,
     /// Sorted by name.
     pub metrics: Vec<MetricColumn>,
 }
@@ -119,32 +153,49 @@ pub struct JobTable {
 impl JobTable {
     /// The instant a row is filed under: started, else requested.
     pub fn time_ms(&self, row: usize) -> i64 {
-        match self.started_ms[row] {
-            NO_TIME => self.requested_ms[row],
-            t => t,
+        self.time[row]
+    }
+
+    pub fn requested_ms(&self, row: usize) -> Option<i64> {
+        match self.queue.get(row) {
+            0 => None,
+            1 => Some(self.time[row]),
+            q => Some(self.time[row] - (q - 2) as i64),
+        }
+    }
+
+    pub fn started_ms(&self, row: usize) -> Option<i64> {
+        match (self.queue.get(row), self.time[row]) {
+            (1, _) | (_, NO_TIME) => None,
+            (_, t) => Some(t),
+        }
+    }
+
+    pub fn finished_ms(&self, row: usize) -> Option<i64> {
+        match self.run.get(row) {
+            0 => None,
+            d => Some(self.time[row] + (d - 1) as i64),
         }
     }
 
     pub fn result(&self, row: usize) -> JobResult {
-        let code = self.dims[dim::RESULT].codes[row];
-        self.dims[dim::RESULT].values[code as usize]
-            .parse()
-            .expect("the result dictionary holds only result names")
+        let code = self.dims[dim::RESULT].codes.get(row);
+        self.dims[dim::RESULT].values[code as usize].parse().expect("the result dictionary holds only result names")
     }
 
     /// Run time in ms, when started and finished.
     pub fn duration_ms(&self, row: usize) -> Option<i64> {
-        match (self.started_ms[row], self.finished_ms[row]) {
-            (NO_TIME, _) | (_, NO_TIME) => None,
-            (s, f) => Some(f - s),
+        match self.run.get(row) {
+            0 => None,
+            d => Some((d - 1) as i64),
         }
     }
 
     /// Queue wait in ms, when requested and started.
     pub fn queue_ms(&self, row: usize) -> Option<i64> {
-        match (self.requested_ms[row], self.started_ms[row]) {
-            (NO_TIME, _) | (_, NO_TIME) => None,
-            (r, s) => Some(s - r),
+        match self.queue.get(row) {
+            0 | 1 => None,
+            q => Some((q - 2) as i64),
         }
     }
 
@@ -169,20 +220,13 @@ impl JobTable {
     /// Row `row` as a job record (without steps and url).
     pub fn job(&self, row: usize) -> Job {
         let text = |d: usize| self.dims[d].get(row).map(str::to_owned);
-        let time = |col: &Vec<i64>| match col[row] {
-            NO_TIME => None,
-            t => Some(Timestamp::from_millis(t)),
-        };
+        let time = |t: Option<i64>| t.map(Timestamp::from_millis);
         let tags = self.dims[FIXED_DIMS.len()..]
             .iter()
             .filter_map(|d| Some((d.name[TAG_PREFIX.len()..].to_owned(), d.get(row)?.to_owned())))
             .collect();
-        let metrics = self
-            .metrics
-            .iter()
-            .filter(|m| !m.values[row].is_nan())
-            .map(|m| (m.name.clone(), m.values[row]))
-            .collect();
+        let metrics =
+            self.metrics.iter().filter(|m| !m.values[row].is_nan()).map(|m| (m.name.clone(), m.values[row])).collect();
         Job {
             source: text(dim::SOURCE).unwrap_or_default(),
             id: self.ids.get(row),
@@ -191,9 +235,9 @@ impl JobTable {
             branch: text(dim::BRANCH),
             revision: text(dim::REVISION),
             worker: text(dim::WORKER),
-            requested_at: time(&self.requested_ms),
-            started_at: time(&self.started_ms),
-            finished_at: time(&self.finished_ms),
+            requested_at: time(self.requested_ms(row)),
+            started_at: time(self.started_ms(row)),
+            finished_at: time(self.finished_ms(row)),
             result: self.result(row),
             url: None,
             tags,
@@ -253,10 +297,10 @@ impl Dictionary {
     fn into_column(self, name: String, order: &[u32], len: usize) -> DimColumn {
         let mut codes = self.codes;
         codes.resize(len, 0);
-        let mut values = Vec::with_capacity(self.values.len() + 1);
-        values.push(String::new());
-        values.extend(self.values);
-        DimColumn { name, values, codes: order.iter().map(|&r| codes[r as usize]).collect() }
+        let mut values: Strings = std::iter::once("").chain(self.values.iter().map(String::as_str)).collect();
+        values.shrink_to_fit();
+        let codes = Codes::new(order.iter().map(|&r| codes[r as usize]), values.len());
+        DimColumn { name, values, codes }
     }
 }
 
@@ -347,13 +391,26 @@ impl TableBuilder {
                     .then_with(|| self.id_numbers[a].cmp(&self.id_numbers[b]))
             });
         }
-        let permute = |col: &[i64]| order.iter().map(|&r| col[r as usize]).collect::<Vec<_>>();
         let mut dims: Vec<DimColumn> = std::mem::take(&mut self.fixed)
             .into_iter()
             .zip(FIXED_DIMS)
             .map(|(d, name)| d.into_column(name.to_owned(), &order, len))
             .collect();
         dims.extend(std::mem::take(&mut self.tags).into_iter().map(|(name, d)| d.into_column(name, &order, len)));
+        let (mut time, mut queue, mut run) =
+            (Vec::with_capacity(len), Offsets::with_capacity(len), Offsets::with_capacity(len));
+        for &r in &order {
+            let (r, s, f) = (self.requested[r as usize], self.started[r as usize], self.finished[r as usize]);
+            let (t, q) = match (r, s) {
+                (_, NO_TIME) => (r, u64::from(r != NO_TIME)),
+                (NO_TIME, s) => (s, 0),
+                (r, s) if s >= r => (s, (s - r) as u64 + 2),
+                (_, s) => (s, 0),
+            };
+            time.push(t);
+            queue.push(q);
+            run.push(if s != NO_TIME && f != NO_TIME && f >= s { (f - s) as u64 + 1 } else { 0 });
+        }
         let mut inverse = vec![0u32; len];
         for (new, &old) in order.iter().enumerate() {
             inverse[old as usize] = new as u32;
@@ -370,13 +427,13 @@ impl TableBuilder {
             .collect();
         JobTable {
             len,
-            ids: IdColumn {
-                prefixes: std::mem::take(&mut self.id_prefix).into_column("id".into(), &order, len),
-                numbers: permute(&self.id_numbers),
-            },
-            requested_ms: permute(&self.requested),
-            started_ms: permute(&self.started),
-            finished_ms: permute(&self.finished),
+            ids: IdColumn::from_numbers(
+                std::mem::take(&mut self.id_prefix).into_column("id".into(), &order, len),
+                order.iter().map(|&r| self.id_numbers[r as usize]),
+            ),
+            time,
+            queue,
+            run,
             dims,
             metrics,
         }
