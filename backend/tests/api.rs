@@ -242,7 +242,9 @@ async fn job_detail_has_steps_and_unknown_paths_are_json_404() {
     let s = server().await;
     s.ingest(&fixture()).await;
     let job: Job = s.get("/api/v1/jobs/bb/1").await.json();
-    assert_eq!(job.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["compile", "test"]);
+    let sent: Job = serde_json::from_value(fixture()[0].clone()).unwrap();
+    assert_eq!(job.steps, sent.steps, "steps come back with their times and results");
+    assert_eq!(job, sent);
     assert_eq!(job.url.as_deref(), Some("https://ci.example.com/builds/1"));
     let r = s.get("/api/v1/jobs/bb/404").await;
     assert_eq!((r.status, r.error().code.as_str()), (StatusCode::NOT_FOUND, "not_found"));

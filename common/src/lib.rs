@@ -13,6 +13,7 @@ pub mod records;
 pub mod summary;
 pub mod table;
 pub mod time;
+pub mod view;
 pub mod wire;
 
 pub use job::{FieldError, Job, JobResult, Step};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::records::{JobKey, MetricSample, TestOutcome, TestResult};
-use common::{Job, JobResult, JobTable, TimeRange, Timestamp};
+use common::{Job, JobResult, JobTable, Step, TimeRange, Timestamp};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use tracing::instrument;
@@ -46,6 +46,45 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool, path })
+    }
+}
+
+/// A step as stored in `jobs.steps`: times as epoch ms and the result as its code, so
+/// writing a million steps prints no dates (and `json_each` queries compare integers).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredStep {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<u8>,
+}
+
+impl StoredStep {
+    fn json(steps: &[Step]) -> Option<String> {
+        if steps.is_empty() {
+            return None;
+        }
+        let stored: Vec<StoredStep> = steps
+            .iter()
+            .map(|s| StoredStep {
+                name: s.name.clone(),
+                started_at: s.started_at.map(Timestamp::as_millis),
+                finished_at: s.finished_at.map(Timestamp::as_millis),
+                result: s.result.map(JobResult::code),
+            })
+            .collect();
+        Some(serde_json::to_string(&stored).expect("steps serialize"))
+    }
+
+    fn into_step(self) -> Result<Step, StoreError> {
+        let result = match self.result {
+            None => None,
+            Some(code) => Some(JobResult::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("step result {code}")))?),
+        };
+        Ok(Step { name: self.name, started_at: ts(self.started_at), finished_at: ts(self.finished_at), result })
     }
 }
 
@@ -138,7 +177,11 @@ impl Store for SqliteStore {
             tags: parse_json(row.try_get(10)?)?.unwrap_or_default(),
             metrics: parse_json(row.try_get(11)?)?.unwrap_or_default(),
             url: row.try_get(12)?,
-            steps: parse_json(row.try_get(13)?)?.unwrap_or_default(),
+            steps: parse_json::<Vec<StoredStep>>(row.try_get(13)?)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(StoredStep::into_step)
+                .collect::<Result<_, _>>()?,
         }))
     }
 
@@ -297,7 +340,7 @@ async fn write_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>
                 .push_bind(j.url.as_deref())
                 .push_bind(json_or_null(&j.tags))
                 .push_bind(json_or_null(&j.metrics))
-                .push_bind((!j.steps.is_empty()).then(|| serde_json::to_string(&j.steps).expect("steps serialize")));
+                .push_bind(StoredStep::json(&j.steps));
         });
         qb.push(
             " ON CONFLICT (source_id, ext_id) DO UPDATE SET builder_id = excluded.builder_id, \
