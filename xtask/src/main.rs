@@ -63,7 +63,40 @@ fn test(extra: &[String]) -> Result<()> {
     cargo(&["build", "-p", "buildscope"])?;
     let mut args = vec!["test", "--workspace", "--exclude", "buildscope-frontend", "--exclude", "xtask"];
     args.extend(extra.iter().map(String::as_str));
-    cargo(&args)
+    cargo_test(&args)
+}
+
+/// Runs `cargo test`, passing its output through, and ends with one line totalling every
+/// test binary's `test result:` line, so the outcome is the last thing printed.
+fn cargo_test(args: &[&str]) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("+ cargo {}", args.join(" "));
+    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |what: &str| {
+                rest.split(';')
+                    .find_map(|part| part.trim().strip_suffix(what)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+            ignored += count("ignored");
+        }
+    }
+    let status = child.wait()?;
+    println!("\ntests: {passed} passed, {failed} failed, {ignored} skipped");
+    if !status.success() {
+        bail!("cargo test failed with {status}");
+    }
+    Ok(())
 }
 
 fn bench(extra: &[String]) -> Result<()> {
