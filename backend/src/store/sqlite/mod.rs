@@ -354,29 +354,40 @@ async fn write_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>
     Ok(counts)
 }
 
-/// How many of the chunk's jobs are already stored. One query per source, so SQLite
-/// searches the unique index (a row-value `IN (VALUES ...)` would scan it).
-async fn existing_jobs(
+/// How many of the chunk's jobs are already stored.
+async fn existing_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>, chunk: &[&Job]) -> Result<u64, StoreError> {
+    count_existing(
+        tx,
+        chunk,
+        "SELECT 1 FROM jobs m WHERE m.source_id = k.column1 AND m.ext_id = k.column2",
+        |qb, j| {
+            qb.push_bind(name_id(ids, &j.source)).push(", ").push_bind(j.id.as_str());
+        },
+    )
+    .await
+}
+
+/// How many of `keys` are stored: one query whose correlated `EXISTS` searches the key's
+/// index once per key. (A row-value `IN (VALUES ...)` looks simpler but makes SQLite scan
+/// the whole index for every chunk.)
+async fn count_existing<'a, T>(
     tx: &mut Transaction<'_, Sqlite>,
-    ids: &HashMap<String, i64>,
-    chunk: &[&Job],
+    keys: &'a [T],
+    exists: &str,
+    push_key: impl Fn(&mut QueryBuilder<Sqlite>, &'a T),
 ) -> Result<u64, StoreError> {
-    let mut by_source: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-    for j in chunk {
-        by_source.entry(name_id(ids, &j.source)).or_default().push(&j.id);
+    if keys.is_empty() {
+        return Ok(0);
     }
-    let mut n = 0;
-    for (source, ext_ids) in by_source {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM jobs WHERE source_id = ");
-        qb.push_bind(source).push(" AND ext_id IN (");
-        let mut sep = qb.separated(", ");
-        for id in ext_ids {
-            sep.push_bind(id);
-        }
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM (VALUES ");
+    for (i, key) in keys.iter().enumerate() {
+        qb.push(if i == 0 { "(" } else { ", (" });
+        push_key(&mut qb, key);
         qb.push(")");
-        n += qb.build().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)? as u64;
     }
-    Ok(n)
+    qb.push(") AS k WHERE EXISTS (").push(exists).push(")");
+    let n: i64 = qb.build().fetch_one(&mut **tx).await?.try_get(0)?;
+    Ok(n as u64)
 }
 
 fn outcome_name(o: TestOutcome) -> &'static str {
@@ -392,25 +403,24 @@ async fn write_tests(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64
     let (tests, duplicates) = last_of_each(tests, |t| (&t.job, t.suite.as_str(), t.name.as_str()));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     for chunk in tests.chunks(CHUNK) {
-        // One query per job, so SQLite searches the primary key's (source_id, job_ext_id)
-        // prefix before matching (suite, name).
-        let mut by_job: BTreeMap<(i64, &str), Vec<&TestResult>> = BTreeMap::new();
-        for t in chunk {
-            by_job.entry((name_id(ids, &t.job.source), t.job.id.as_str())).or_default().push(t);
-        }
-        let mut existing = 0i64;
-        for ((source, job), tests) in by_job {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM test_results WHERE source_id = ");
-            qb.push_bind(source).push(" AND job_ext_id = ").push_bind(job).push(" AND (suite, name) IN (VALUES ");
-            for (i, t) in tests.iter().enumerate() {
-                qb.push(if i == 0 { "(" } else { ", (" });
-                qb.push_bind(t.suite.as_str()).push(", ").push_bind(t.name.as_str()).push(")");
-            }
-            qb.push(")");
-            existing += qb.build().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)?;
-        }
-        counts.updated += existing as u64;
-        counts.inserted += chunk.len() as u64 - existing as u64;
+        let existing = count_existing(
+            tx,
+            chunk,
+            "SELECT 1 FROM test_results m WHERE m.source_id = k.column1 AND m.job_ext_id = k.column2 \
+             AND m.suite = k.column3 AND m.name = k.column4",
+            |qb, t| {
+                qb.push_bind(name_id(ids, &t.job.source))
+                    .push(", ")
+                    .push_bind(t.job.id.as_str())
+                    .push(", ")
+                    .push_bind(t.suite.as_str())
+                    .push(", ")
+                    .push_bind(t.name.as_str());
+            },
+        )
+        .await?;
+        counts.updated += existing;
+        counts.inserted += chunk.len() as u64 - existing;
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO test_results (source_id, job_ext_id, suite, name, outcome, duration_ms, message) ",
         );
@@ -444,24 +454,21 @@ async fn write_samples(
     let (keyed, duplicates) = last_of_each(&keyed, |(tags, s)| (s.name.clone(), tags.clone(), s.time));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     for chunk in keyed.chunks(CHUNK) {
-        // One query per series (name, tags): SQLite then searches the key for each time.
-        let mut by_series: BTreeMap<(i64, &str), Vec<i64>> = BTreeMap::new();
-        for (tags, s) in chunk {
-            by_series.entry((name_id(ids, &s.name), tags.as_str())).or_default().push(s.time.as_millis());
-        }
-        let mut existing = 0i64;
-        for ((name, tags), times) in by_series {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM metric_samples WHERE name_id = ");
-            qb.push_bind(name).push(" AND tags = ").push_bind(tags).push(" AND time IN (");
-            let mut sep = qb.separated(", ");
-            for t in times {
-                sep.push_bind(t);
-            }
-            qb.push(")");
-            existing += qb.build().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)?;
-        }
-        counts.updated += existing as u64;
-        counts.inserted += chunk.len() as u64 - existing as u64;
+        let existing = count_existing(
+            tx,
+            chunk,
+            "SELECT 1 FROM metric_samples m WHERE m.name_id = k.column1 AND m.tags = k.column2 AND m.time = k.column3",
+            |qb, (tags, s)| {
+                qb.push_bind(name_id(ids, &s.name))
+                    .push(", ")
+                    .push_bind(tags.as_str())
+                    .push(", ")
+                    .push_bind(s.time.as_millis());
+            },
+        )
+        .await?;
+        counts.updated += existing;
+        counts.inserted += chunk.len() as u64 - existing;
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO metric_samples (name_id, tags, time, value, unit, job_source_id, job_ext_id) ",
         );
