@@ -63,20 +63,46 @@ fn test(extra: &[String]) -> Result<()> {
     cargo(&["build", "-p", "buildscope"])?;
     let mut args = vec!["test", "--workspace", "--exclude", "buildscope-frontend", "--exclude", "xtask"];
     args.extend(extra.iter().map(String::as_str));
-    cargo_test(&args)
+    let native = cargo_test(&args, &[]);
+    // The engine's property tests again, compiled to wasm32 and run in headless Chromium:
+    // the browser must compute what the server and the tests compute.
+    let wasm = cargo_test(
+        &["test", "-p", "buildscope-common", "--target", "wasm32-unknown-unknown", "--lib", "engine::tests"],
+        &[("CHROMEDRIVER", "/usr/bin/chromedriver"), ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")],
+    );
+    let (native, wasm) = (native?, wasm?);
+    println!(
+        "\ntests: {} passed, {} failed, {} skipped",
+        native.passed + wasm.passed,
+        native.failed + wasm.failed,
+        native.ignored + wasm.ignored
+    );
+    if !(native.ok && wasm.ok) {
+        bail!("some tests failed");
+    }
+    Ok(())
 }
 
-/// Runs `cargo test`, passing its output through, and ends with one line totalling every
-/// test binary's `test result:` line, so the outcome is the last thing printed.
-fn cargo_test(args: &[&str]) -> Result<()> {
+/// What one `cargo test` run reported.
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    ok: bool,
+}
+
+/// Runs `cargo test`, passing its output through, and totals every test binary's
+/// `test result:` line, so the caller can end with one line for the whole run.
+fn cargo_test(args: &[&str], env: &[(&str, &str)]) -> Result<Totals> {
     use std::io::{BufRead, BufReader};
     eprintln!("+ cargo {}", args.join(" "));
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("starting cargo test")?;
-    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let mut totals = Totals { passed: 0, failed: 0, ignored: 0, ok: false };
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line?;
         println!("{line}");
@@ -86,24 +112,41 @@ fn cargo_test(args: &[&str]) -> Result<()> {
                     .find_map(|part| part.trim().strip_suffix(what)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
                     .unwrap_or(0)
             };
-            passed += count("passed");
-            failed += count("failed");
-            ignored += count("ignored");
+            totals.passed += count("passed");
+            totals.failed += count("failed");
+            totals.ignored += count("ignored");
         }
     }
-    let status = child.wait()?;
-    println!("\ntests: {passed} passed, {failed} failed, {ignored} skipped");
-    if !status.success() {
-        bail!("cargo test failed with {status}");
-    }
-    Ok(())
+    totals.ok = child.wait()?.success();
+    Ok(totals)
 }
 
+/// Every benchmark behind the README's numbers: the server (ingest, data API), the
+/// importers, the engine natively, and the engine against DuckDB-WASM in headless Chromium.
+/// Extra arguments go to the server benchmark (e.g. the job count).
 fn bench(extra: &[String]) -> Result<()> {
-    setup(false)?;
-    let mut args = vec!["bench", "-p", "buildscope"];
+    setup(true)?;
+    let mut args = vec!["bench", "-p", "buildscope", "--bench", "api", "--"];
     args.extend(extra.iter().map(String::as_str));
-    cargo(&args)
+    cargo(&args)?;
+    cargo(&["bench", "-p", "buildscope", "--bench", "importers", "--", "--warm-up-time", "1", "--measurement-time", "3"])?;
+    cargo(&["bench", "-p", "buildscope-common", "--bench", "engine", "--", "--warm-up-time", "1", "--measurement-time", "3"])?;
+    // The browser benchmark's wasm is its own workspace; build it into ours.
+    let wasm_target = std::env::current_dir()?.join("target/engine-wasm-bench");
+    status(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+            .current_dir("common/benches/wasm")
+            .env("CARGO_TARGET_DIR", &wasm_target),
+    )?;
+    status(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["run", "--release", "-p", "buildscope-tests", "--bin", "engine-bench", "--", "1000000", "11"])
+            .env(
+                "ENGINE_WASM",
+                wasm_target.join("wasm32-unknown-unknown/release/buildscope_engine_wasm_bench.wasm"),
+            ),
+    )
 }
 
 /// Installs what is missing: the wasm32 target, trunk, the wasm-bindgen CLI matching
@@ -128,10 +171,19 @@ fn setup(for_tests: bool) -> Result<()> {
     if !packages.is_empty() {
         apt_install(&packages)?;
     }
-    if !Path::new("node_modules/echarts/dist/echarts.min.js").exists() {
+    if npm_stale() {
         status(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
     }
     Ok(())
+}
+
+/// Whether `node_modules` is missing or older than `package-lock.json`.
+fn npm_stale() -> bool {
+    let modified = |p: &str| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified("node_modules/.package-lock.json"), modified("package-lock.json")) {
+        (Some(installed), Some(wanted)) => installed < wanted,
+        _ => true,
+    }
 }
 
 fn build_frontend() -> Result<()> {

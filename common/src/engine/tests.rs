@@ -2,6 +2,13 @@
 //! reference over generated job tables.
 
 use proptest::prelude::*;
+// In wasm32 every `#[test]` here (the property tests included) is a wasm-bindgen test, run
+// in headless Chromium by wasm-bindgen-test-runner.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use super::query::*;
 use super::reference;
