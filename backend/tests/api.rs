@@ -121,6 +121,26 @@ async fn ingest_then_reingest_updates_instead_of_duplicating() {
 }
 
 #[tokio::test]
+async fn concurrent_ingests_all_succeed() {
+    let s = server().await;
+    let batches = (0..8).map(|b| {
+        let jobs: Vec<Value> = (0..200)
+            .map(|i| json!({"source": "par", "id": b * 1000 + i, "builder": format!("b{b}"), "result": "success",
+                            "started_at": 1_709_251_200 + i}))
+            .collect();
+        let app = s.app.clone();
+        tokio::spawn(async move {
+            let req = Request::post("/api/v1/jobs").body(Body::from(json!(jobs).to_string())).unwrap();
+            app.oneshot(req).await.unwrap().status()
+        })
+    });
+    for handle in batches.collect::<Vec<_>>() {
+        assert_eq!(handle.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(s.count().await, 8 * 200);
+}
+
+#[tokio::test]
 async fn duplicate_keys_within_one_batch_keep_the_last() {
     let s = server().await;
     let mut a = fixture()[0].clone();

@@ -27,6 +27,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The database file, for the bulk-read connection (see `scan`).
     path: PathBuf,
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -45,7 +46,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool, path })
+        Ok(SqliteStore { pool, path, writer: tokio::sync::Mutex::new(()) })
     }
 }
 
@@ -104,7 +105,12 @@ fn json_or_null<T: serde::Serialize>(map: &BTreeMap<String, T>) -> Option<String
 impl Store for SqliteStore {
     #[instrument(skip_all, fields(jobs = records.jobs.len(), tests = records.tests.len(), samples = records.samples.len()))]
     async fn write(&self, records: Records<'_>) -> Result<WriteReport, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // One writer at a time in this process, and IMMEDIATE so the transaction takes the
+        // write lock up front: two deferred transactions that both read and then write
+        // would deadlock on the upgrade, and SQLite answers one of them SQLITE_BUSY at once
+        // instead of waiting. Another process's writer is waited for (busy_timeout).
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut wanted: BTreeSet<&str> = BTreeSet::new();
         for job in records.jobs {
             wanted.extend([job.source.as_str(), job.builder.as_str()]);
