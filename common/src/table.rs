@@ -3,7 +3,9 @@
 //! One column per field, strings dictionary-coded. It is what the data API's default
 //! encoding decodes into (see [`crate::wire`]) and what the analytics run over.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::job::{Job, JobResult};
 use crate::time::Timestamp;
@@ -261,10 +263,12 @@ pub struct TableBuilder {
     len: usize,
 }
 
-/// Codes strings in first-seen order; code 0 is the empty "not set" value.
+/// Codes strings in first-seen order; code 0 is the empty "not set" value. FxHash rather
+/// than std's SipHash: the keys are our own data, not an attacker's, and hashing is most
+/// of the cost of building a table from a million rows.
 #[derive(Default)]
 struct Dictionary {
-    index: HashMap<String, u32>,
+    index: FxHashMap<String, u32>,
     values: Vec<String>,
     codes: Vec<u32>,
 }
@@ -325,7 +329,11 @@ impl TableBuilder {
             dict.push(value);
         }
         for &(key, value) in tags {
-            let dict = self.tags.entry(format!("{TAG_PREFIX}{key}")).or_default();
+            // Keyed by the bare tag key (no allocation per row); prefixed in `finish`.
+            let dict = match self.tags.get_mut(key) {
+                Some(dict) => dict,
+                None => self.tags.entry(key.to_owned()).or_default(),
+            };
             dict.codes.resize(row, 0);
             dict.push(Some(value));
         }
@@ -396,7 +404,11 @@ impl TableBuilder {
             .zip(FIXED_DIMS)
             .map(|(d, name)| d.into_column(name.to_owned(), &order, len))
             .collect();
-        dims.extend(std::mem::take(&mut self.tags).into_iter().map(|(name, d)| d.into_column(name, &order, len)));
+        dims.extend(
+            std::mem::take(&mut self.tags)
+                .into_iter()
+                .map(|(key, d)| d.into_column(format!("{TAG_PREFIX}{key}"), &order, len)),
+        );
         let (mut time, mut queue, mut run) =
             (Vec::with_capacity(len), Offsets::with_capacity(len), Offsets::with_capacity(len));
         for &r in &order {

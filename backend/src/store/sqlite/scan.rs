@@ -6,7 +6,7 @@
 //! owned value and sends it across a channel, which cost ~5 µs a job here, five times
 //! SQLite's own scan. Everything else goes through sqlx.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::table::{IdColumn, TableBuilder};
@@ -169,7 +169,7 @@ fn text<'r>(row: &'r Row, i: usize) -> Result<Option<&'r str>, StoreError> {
 /// once per scan.
 #[derive(Default)]
 struct TagCache {
-    parsed: HashMap<String, Vec<(String, String)>>,
+    parsed: rustc_hash::FxHashMap<String, Vec<(String, String)>>,
     empty: Vec<(String, String)>,
 }
 
