@@ -17,6 +17,7 @@
 //! the whole table.
 
 mod column;
+pub mod downsample;
 mod filter;
 mod group;
 mod measure;
