@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 
 use common::job::MAX_NAME_LEN;
 use common::{Job, JobResult, Step, Timestamp};
@@ -39,7 +39,7 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use serde::{Deserialize, Deserializer};
 
 use super::buildbot::result_from_code;
-use super::{ImportBatch, ImportError, Options, Skipped};
+use super::{Limited, ImportBatch, ImportError, Options, Skipped};
 
 /// Jobs per batch handed to the sink.
 pub const BATCH_JOBS: usize = 10_000;
@@ -69,44 +69,13 @@ pub fn parse_limited(
         .map_err(|e| ImportError::new(&opts.origin, format!("read failed: {e}")))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::bufread::MultiGzDecoder::new(input);
-        let limited = Limited {
-            inner: gz,
-            left: max_decompressed,
-            limit: max_decompressed,
-        };
+        let limited = Limited::new(gz, max_decompressed);
         parse_json(BufReader::with_capacity(1 << 16, limited), opts, sink)
     } else {
         parse_json(input, opts, sink)
     }
 }
 
-/// A reader that fails, rather than stops, once more than `limit` bytes come through.
-struct Limited<R> {
-    inner: R,
-    left: u64,
-    limit: u64,
-}
-
-impl<R: Read> Read for Limited<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            let mut probe = [0u8; 1];
-            return match self.inner.read(&mut probe)? {
-                0 => Ok(0),
-                _ => Err(std::io::Error::other(format!(
-                    "decompressed input is larger than the {} byte limit",
-                    self.limit
-                ))),
-            };
-        }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
 
 fn parse_json<R: BufRead>(
     reader: R,

@@ -34,7 +34,7 @@ use std::path::{Component, Path};
 use common::records::{JobKey, MetricSample};
 use common::{Job, JobResult, Step, Timestamp};
 
-use super::{ImportBatch, ImportError, Options, Skipped};
+use super::{Limited, ImportBatch, ImportError, Options, Skipped};
 
 /// Source of produced jobs when `opts.source` is not set.
 pub const DEFAULT_SOURCE: &str = "yocto";
@@ -139,11 +139,7 @@ fn parse_tar_limited(
     } else {
         Box::new(input)
     };
-    let mut archive = tar::Archive::new(Limited {
-        inner: raw,
-        left: limit,
-        limit,
-    });
+    let mut archive = tar::Archive::new(Limited::new(raw, limit));
 
     let mut builds: BTreeMap<String, BuildFiles> = BTreeMap::new();
     let mut stray = Vec::new();
@@ -737,34 +733,6 @@ fn read_file(p: &Path) -> Result<String, ImportError> {
     String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))
 }
 
-/// A reader that fails, rather than ends, after `left` bytes: decompression-bomb guard.
-struct Limited<R> {
-    inner: R,
-    left: u64,
-    limit: u64,
-}
-
-impl<R: Read> Read for Limited<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            // Anything beyond the limit is an error; exactly at it is fine.
-            let mut probe = [0u8; 1];
-            return match self.inner.read(&mut probe)? {
-                0 => Ok(0),
-                _ => Err(std::io::Error::other(format!(
-                    "decompressed input is larger than {} bytes",
-                    self.limit
-                ))),
-            };
-        }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -1098,7 +1066,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "tar: broken tar: decompressed input is larger than 100000 bytes"
+            "tar: broken tar: decompressed input is larger than the 100000 byte limit"
         );
         let huge = tar_of(&[("b/r-1-r0/do_x", &"x".repeat(MAX_FILE_BYTES as usize + 1))]);
         let e = collect(|sink| parse_tar(&mut &huge[..], &Options::default(), sink)).unwrap_err();

@@ -67,3 +67,37 @@ pub struct Options {
     /// Unit of line-protocol timestamps (the write endpoints' `precision` parameter).
     pub precision: influx::Precision,
 }
+
+/// A reader that fails, rather than ends, once more than `limit` bytes come through: the
+/// guard against decompression bombs in gzip and tar input.
+pub(crate) struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R> Limited<R> {
+    pub(crate) fn new(inner: R, limit: u64) -> Self {
+        Limited { inner, left: limit, limit }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // Anything beyond the limit is an error; exactly at it is fine.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "decompressed input is larger than the {} byte limit",
+                    self.limit
+                ))),
+            };
+        }
+        let max = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
