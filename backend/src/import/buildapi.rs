@@ -39,7 +39,7 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use serde::{Deserialize, Deserializer};
 
 use super::buildbot::result_from_code;
-use super::{Limited, ImportBatch, ImportError, Options, Skipped};
+use super::{insert_tag, Limited, ImportBatch, ImportError, Options, Skipped};
 
 /// Jobs per batch handed to the sink.
 pub const BATCH_JOBS: usize = 10_000;
@@ -718,18 +718,6 @@ fn build_job(
     };
     job.validate().map_err(|e| e.to_string())?;
     Ok(job)
-}
-
-/// Adds a tag unless it could never pass validation: one oversized property (a long
-/// commit message) should not cost the whole job.
-fn insert_tag(tags: &mut BTreeMap<String, String>, key: &str, value: &str) {
-    if !key.is_empty()
-        && key.len() <= MAX_NAME_LEN
-        && !value.is_empty()
-        && value.len() <= MAX_NAME_LEN
-    {
-        tags.insert(key.to_owned(), value.to_owned());
-    }
 }
 
 /// `pending`/`running`: `{branch: {revision: [request, ...]}}`.

@@ -11,13 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::job::MAX_NAME_LEN;
 use common::{Job, JobResult, Step, Timestamp};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{ImportBatch, ImportError, Options, Skipped};
+use super::{insert_tag, scalar_text, ImportBatch, ImportError, Options, Skipped};
 
 /// Buildbot's result codes (`buildbot/process/results.py`): 0 success … 6 cancelled. Also
 /// used by Mozilla BuildAPI dumps, which carry the same codes.
@@ -337,20 +336,7 @@ fn property_text(value: &Value) -> Option<String> {
         Value::Array(pair) if pair.len() == 2 => &pair[0],
         other => other,
     };
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Adds a tag unless it could never pass validation (empty key, oversized key or value):
-/// one runaway property (a commit message, say) should not cost the whole job.
-fn insert_tag(tags: &mut BTreeMap<String, String>, key: &str, value: String) {
-    if !key.is_empty() && key.len() <= MAX_NAME_LEN && value.len() <= MAX_NAME_LEN {
-        tags.insert(key.to_owned(), value);
-    }
+    scalar_text(value)
 }
 
 /// `buildbot:<host[:port]>` for a master URL, or `buildbot` when it has no host.

@@ -11,13 +11,12 @@
 
 use std::collections::BTreeMap;
 
-use common::job::MAX_NAME_LEN;
 use common::{Job, JobResult, Step, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::buildbot::{read_json, typed};
-use super::{ImportBatch, ImportError, Options, Skipped};
+use super::{insert_tag, ImportBatch, ImportError, Options, Skipped};
 
 /// Parses saved GitHub Actions API responses, calling `sink` once.
 pub fn parse(
@@ -313,12 +312,6 @@ fn repo_from_url(url: &str) -> Option<String> {
     let mut parts = path.split('/');
     let (owner, repo) = (parts.next()?, parts.next()?);
     (!owner.is_empty() && !repo.is_empty()).then(|| format!("{owner}/{repo}"))
-}
-
-fn insert_tag(tags: &mut BTreeMap<String, String>, key: &str, value: String) {
-    if !value.is_empty() && value.len() <= MAX_NAME_LEN {
-        tags.insert(key.to_owned(), value);
-    }
 }
 
 #[cfg(test)]

@@ -11,14 +11,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use common::job::MAX_NAME_LEN;
 use common::time::{MAX_RECORD_MS, MIN_RECORD_MS};
 use common::{Job, JobResult, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::buildbot::{read_json, typed};
-use super::{ImportBatch, ImportError, Options, Skipped};
+use super::{insert_tag, scalar_text, ImportBatch, ImportError, Options, Skipped};
 
 /// Parses a Jenkins JSON document, calling `sink` once.
 pub fn parse(
@@ -218,7 +217,7 @@ fn read_action(action: &Value, job: &mut Job) {
         for p in params {
             if let (Some(name), Some(value)) = (
                 p.get("name").and_then(Value::as_str),
-                p.get("value").and_then(scalar),
+                p.get("value").and_then(scalar_text),
             ) {
                 insert_tag(&mut job.tags, name, value);
             }
@@ -254,21 +253,6 @@ fn read_action(action: &Value, job: &mut Job) {
     ) && queued >= 0
     {
         job.requested_at = Some(Timestamp::from_millis(start.as_millis() - queued));
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn insert_tag(tags: &mut BTreeMap<String, String>, key: &str, value: String) {
-    if !key.is_empty() && key.len() <= MAX_NAME_LEN && value.len() <= MAX_NAME_LEN {
-        tags.insert(key.to_owned(), value);
     }
 }
 

@@ -101,3 +101,24 @@ impl<R: std::io::Read> std::io::Read for Limited<R> {
         Ok(n)
     }
 }
+
+/// Adds a tag unless it could never pass validation or carries nothing (empty key or
+/// value, key or value over [`common::job::MAX_NAME_LEN`]): one runaway property (a commit
+/// message, say) should not cost the whole job.
+pub(crate) fn insert_tag(tags: &mut std::collections::BTreeMap<String, String>, key: &str, value: impl Into<String>) {
+    let value = value.into();
+    let fits = |s: &str| !s.is_empty() && s.len() <= common::job::MAX_NAME_LEN;
+    if fits(key) && fits(&value) {
+        tags.insert(key.to_owned(), value);
+    }
+}
+
+/// A JSON scalar as tag text; lists, objects and null are not dimensions.
+pub(crate) fn scalar_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
