@@ -6,18 +6,16 @@
 
 use std::time::Instant;
 
-use buildscope::store::{self};
 use buildscope::AppState;
+use buildscope::store::{self};
 use common::demo::{DemoConfig, DemoFarm};
 
 const BATCH: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let jobs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.replace('_', "").parse().ok())
-        .unwrap_or(1_000_000);
+    let jobs: usize =
+        std::env::args().skip(1).find_map(|a| a.replace('_', "").parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
     let store = store::open(&url.parse().map_err(anyhow::Error::msg)?).await?;
@@ -75,15 +73,25 @@ async fn main() -> anyhow::Result<()> {
 
     println!("| measure ({jobs} demo jobs, steps included) | value |");
     println!("|---|---|");
-    println!("| ingest, POST /api/v1/jobs, batches of {BATCH}, 2 clients | {:.0} jobs/s ({:.1} s, {:.0} MB JSON) |",
-        jobs as f64 / ingest_s, ingest_s, json_bytes as f64 / 1e6);
-    println!("| of which parsing + validating the JSON | {:.0} jobs/s ({:.1} s) |", jobs as f64 / parse_s, parse_s);
+    println!(
+        "| ingest, POST /api/v1/jobs, batches of {BATCH}, 2 clients | {:.0} jobs/s ({:.1} s, {:.0} MB JSON) |",
+        jobs as f64 / ingest_s,
+        ingest_s,
+        json_bytes as f64 / 1e6
+    );
+    println!(
+        "| of which parsing + validating the JSON | {:.0} jobs/s ({:.1} s) |",
+        jobs as f64 / parse_s,
+        parse_s
+    );
     if std::env::var_os("BENCH_INGEST_ONLY").is_some() {
         return Ok(());
     }
 
     let range = "from=2026-09-01T00:00:00Z&to=2026-11-02T00:00:00Z";
-    for (format, encoding) in [("columnar", "br"), ("columnar", "gzip"), ("columnar", "identity"), ("json", "br"), ("csv", "gzip")] {
+    for (format, encoding) in
+        [("columnar", "br"), ("columnar", "gzip"), ("columnar", "identity"), ("json", "br"), ("csv", "gzip")]
+    {
         let mut times = Vec::new();
         let mut size = 0;
         let mut timing = String::new();
@@ -95,7 +103,11 @@ async fn main() -> anyhow::Result<()> {
                 .send()
                 .await?;
             anyhow::ensure!(r.status().is_success(), "GET failed: {}", r.status());
-            timing = r.headers().get("server-timing").map(|v| v.to_str().unwrap_or("").to_owned()).unwrap_or_default();
+            timing = r
+                .headers()
+                .get("server-timing")
+                .map(|v| v.to_str().unwrap_or("").to_owned())
+                .unwrap_or_default();
             size = r.bytes().await?.len();
             times.push(started.elapsed().as_secs_f64());
         }

@@ -26,7 +26,7 @@ use common::demo::{DemoConfig, DemoFarm};
 use common::records::JobKey;
 use common::{Job, JobResult};
 use criterion::{Criterion, Throughput};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// "Now" for every parse, so points without a timestamp are stable too.
 const NOW_MS: i64 = common::demo::DEFAULT_END_MS;
@@ -116,9 +116,17 @@ impl Clock {
     }
 }
 
-fn parser_group(c: &mut Criterion, table: &mut Table, name: &str, kind: Kind, input: &[u8], decompressed: Option<u64>) {
+fn parser_group(
+    c: &mut Criterion,
+    table: &mut Table,
+    name: &str,
+    kind: Kind,
+    input: &[u8],
+    decompressed: Option<u64>,
+) {
     let opts = options(name);
-    let count = parse(kind, input, &opts).unwrap_or_else(|e| panic!("{name}: the generated input does not parse: {e}"));
+    let count = parse(kind, input, &opts)
+        .unwrap_or_else(|e| panic!("{name}: the generated input does not parse: {e}"));
     assert!(count.records() > 0, "{name}: no records from the generated input");
     let bytes = decompressed.unwrap_or(input.len() as u64);
     eprintln!(
@@ -155,15 +163,22 @@ fn parser_group(c: &mut Criterion, table: &mut Table, name: &str, kind: Kind, in
     });
     group.finish();
     let clock = clock.borrow();
-    let row = Row { name: name.to_owned(), wire: input.len() as u64, bytes, count, per_iter_s: clock.per_iter_s() };
-    eprintln!("{name}: {:.0} records/s, {:.1} MB/s (mean of {} parses)", row.records_per_s(), row.mb_per_s(), clock.iters);
+    let row =
+        Row { name: name.to_owned(), wire: input.len() as u64, bytes, count, per_iter_s: clock.per_iter_s() };
+    eprintln!(
+        "{name}: {:.0} records/s, {:.1} MB/s (mean of {} parses)",
+        row.records_per_s(),
+        row.mb_per_s(),
+        clock.iters
+    );
     table.rows.push(row);
 }
 
 /// Parse and write into a fresh SQLite file per iteration, through the same
 /// [`run::import`] the CLI and the HTTP endpoints use.
 fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut n = 0;
     let mut fresh_store = || {
@@ -176,7 +191,12 @@ fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
         (store, path)
     };
     let import = |store: std::sync::Arc<dyn buildscope::store::Store>, rt: &tokio::runtime::Runtime| {
-        let report = rt.block_on(run::import(store, Kind::Influx, std::io::Cursor::new(input.to_vec()), options("store")));
+        let report = rt.block_on(run::import(
+            store,
+            Kind::Influx,
+            std::io::Cursor::new(input.to_vec()),
+            options("store"),
+        ));
         assert!(report.error.is_none(), "store import failed: {:?}", report.error);
         report
     };
@@ -225,7 +245,12 @@ fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
         count,
         per_iter_s: clock.per_iter_s(),
     };
-    eprintln!("store: {:.0} records/s, {:.1} MB/s (mean of {} imports)", row.records_per_s(), row.mb_per_s(), clock.iters);
+    eprintln!(
+        "store: {:.0} records/s, {:.1} MB/s (mean of {} imports)",
+        row.records_per_s(),
+        row.mb_per_s(),
+        clock.iters
+    );
     table.rows.push(row);
 }
 
@@ -412,7 +437,8 @@ fn buildapi_dump(n: usize) -> Vec<u8> {
         first = false;
         serde_json::to_writer(&mut out, &build).unwrap();
     }
-    let slaves_json: BTreeMap<String, &String> = slaves.iter().map(|(name, id)| (id.to_string(), name)).collect();
+    let slaves_json: BTreeMap<String, &String> =
+        slaves.iter().map(|(name, id)| (id.to_string(), name)).collect();
     out.extend_from_slice(b"], \"slaves\": ");
     serde_json::to_writer(&mut out, &slaves_json).unwrap();
     out.extend_from_slice(b", \"starttime\": 1792800000, \"endtime\": 1793491200}\n");
@@ -667,18 +693,30 @@ fn junit(cases: usize) -> Vec<u8> {
         out.push_str("    <properties>\n      <property name=\"java.version\" value=\"17.0.9\"/>\n      <property name=\"os.name\" value=\"Linux\"/>\n    </properties>\n");
         for c in 0..50.min(cases - s * 50) {
             let time = (next() % 5_000) as f64 / 1000.0;
-            let _ = write!(out, "    <testcase name=\"test{c}_handlesCase{}\" classname=\"{suite}\" time=\"{time:.3}\"", next() % 1000);
+            let _ = write!(
+                out,
+                "    <testcase name=\"test{c}_handlesCase{}\" classname=\"{suite}\" time=\"{time:.3}\"",
+                next() % 1000
+            );
             match next() % 100 {
                 0..=2 => {
                     let _ = write!(
                         out,
                         ">\n      <failure message=\"expected: &lt;{c}&gt; but was: &lt;{}&gt;\" type=\"org.opentest4j.AssertionFailedError\"><![CDATA[org.opentest4j.AssertionFailedError: expected: <{c}> but was: <{}>\n\tat org.junit.jupiter.api.AssertionUtils.fail(AssertionUtils.java:55)\n\tat {suite}.test{c}(Feature{s}Test.java:{})\n]]></failure>\n    </testcase>\n",
-                        c + 1, c + 1, next() % 400
+                        c + 1,
+                        c + 1,
+                        next() % 400
                     );
                 }
-                3..=4 => out.push_str(">\n      <skipped message=\"@Disabled: flaky on CI\"/>\n    </testcase>\n"),
+                3..=4 => {
+                    out.push_str(">\n      <skipped message=\"@Disabled: flaky on CI\"/>\n    </testcase>\n")
+                }
                 5..=9 => {
-                    let _ = write!(out, ">\n      <system-out><![CDATA[setup done in {} ms\nconnection pool: 8 idle\n]]></system-out>\n    </testcase>\n", next() % 300);
+                    let _ = write!(
+                        out,
+                        ">\n      <system-out><![CDATA[setup done in {} ms\nconnection pool: 8 idle\n]]></system-out>\n    </testcase>\n",
+                        next() % 300
+                    );
                 }
                 _ => out.push_str("/>\n"),
             }
@@ -692,8 +730,16 @@ fn junit(cases: usize) -> Vec<u8> {
 /// A tar of a Yocto `buildstats/` tree: `builds` builds of `recipes` recipes, each with
 /// the usual task files.
 fn buildstats_tar(builds: usize, recipes: usize) -> Vec<u8> {
-    const TASKS: [&str; 8] =
-        ["do_fetch", "do_unpack", "do_patch", "do_configure", "do_compile", "do_install", "do_package", "do_populate_sysroot"];
+    const TASKS: [&str; 8] = [
+        "do_fetch",
+        "do_unpack",
+        "do_patch",
+        "do_configure",
+        "do_compile",
+        "do_install",
+        "do_package",
+        "do_populate_sysroot",
+    ];
     let mut tar = tar::Builder::new(Vec::new());
     let add = |tar: &mut tar::Builder<Vec<u8>>, path: &str, body: &str| {
         let mut header = tar::Header::new_gnu();
@@ -756,22 +802,50 @@ fn line_protocol(n: usize) -> Vec<u8> {
         let ns = end.as_millis() * 1_000_000;
         let b = &j.builder;
         let id = &j.id;
-        let _ = writeln!(out, "{b}-build-times,builder_name={b},build_number={id} duration={:.1} {ns}", (end.as_millis() - start.as_millis()) as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "{b}-build-times,builder_name={b},build_number={id} duration={:.1} {ns}",
+            (end.as_millis() - start.as_millis()) as f64 / 1000.0
+        );
         if let Some(size) = j.metrics.get(common::demo::BUILD_SIZE_METRIC) {
-            let _ = writeln!(out, "{b}-build-size,builder_name={b},build_number={id} name=\"build-size\",value={size}i {ns}");
+            let _ = writeln!(
+                out,
+                "{b}-build-size,builder_name={b},build_number={id} name=\"build-size\",value={size}i {ns}"
+            );
         }
         for s in &j.steps {
             if let (Some(a), Some(z)) = (s.started_at, s.finished_at) {
-                let _ = writeln!(out, "steps,builder_name={b},build_number={id},step={} duration={:.3} {}",
-                    s.name, (z.as_millis() - a.as_millis()) as f64 / 1000.0, z.as_millis() * 1_000_000);
+                let _ = writeln!(
+                    out,
+                    "steps,builder_name={b},build_number={id},step={} duration={:.3} {}",
+                    s.name,
+                    (z.as_millis() - a.as_millis()) as f64 / 1000.0,
+                    z.as_millis() * 1_000_000
+                );
             }
         }
         if let Some(w) = &j.worker {
             let seed = end.as_millis() as u64;
-            let _ = writeln!(out, "cpu,host={w},cpu=cpu-total usage_user={:.2},usage_system={:.2},usage_idle={:.2} {ns}",
-                (seed % 7000) as f64 / 100.0, (seed % 1500) as f64 / 100.0, 100.0 - (seed % 8500) as f64 / 100.0);
-            let _ = writeln!(out, "disk,host={w},path=/srv/build used_bytes={}u,inodes_free={}i,readonly=false {ns}", 400_000_000_000u64 + seed % 1_000_000_000, 3_211_264 + seed % 1000);
-            let _ = writeln!(out, "ccache,host={w},project={} hit\\ rate={:.3},misses={}i {ns}", j.project.as_deref().unwrap_or("none"), (seed % 1000) as f64 / 1000.0, seed % 5000);
+            let _ = writeln!(
+                out,
+                "cpu,host={w},cpu=cpu-total usage_user={:.2},usage_system={:.2},usage_idle={:.2} {ns}",
+                (seed % 7000) as f64 / 100.0,
+                (seed % 1500) as f64 / 100.0,
+                100.0 - (seed % 8500) as f64 / 100.0
+            );
+            let _ = writeln!(
+                out,
+                "disk,host={w},path=/srv/build used_bytes={}u,inodes_free={}i,readonly=false {ns}",
+                400_000_000_000u64 + seed % 1_000_000_000,
+                3_211_264 + seed % 1000
+            );
+            let _ = writeln!(
+                out,
+                "ccache,host={w},project={} hit\\ rate={:.3},misses={}i {ns}",
+                j.project.as_deref().unwrap_or("none"),
+                (seed % 1000) as f64 / 1000.0,
+                seed % 5000
+            );
         }
     }
     out.into_bytes()

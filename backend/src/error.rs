@@ -1,9 +1,9 @@
 //! The API's error type: 4xx say what was wrong with the input, 5xx are opaque to the
 //! client and logged once with their cause.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use common::api::{ErrorBody, ErrorDetail};
 
 use crate::ingest::RecordError;
@@ -32,12 +32,7 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, index, field) = match &self {
-            ApiError::Record(e) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                e.code(),
-                e.index,
-                e.field.clone(),
-            ),
+            ApiError::Record(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.index, e.field.clone()),
             ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query", None, None),
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", None, None),
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body", None, None),
@@ -55,9 +50,8 @@ impl IntoResponse for ApiError {
                 return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
             }
         };
-        let body = ErrorBody {
-            error: ErrorDetail { code: code.into(), message: self.to_string(), index, field },
-        };
+        let body =
+            ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string(), index, field } };
         (status, Json(body)).into_response()
     }
 }

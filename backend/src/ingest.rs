@@ -48,10 +48,10 @@ pub fn parse_jobs(body: &[u8]) -> Result<Vec<Job>, RecordError> {
         let inner = e.into_inner();
         let message = inner.to_string();
         // serde reports a missing field at the record itself; name it as the field.
-        if fields.is_empty() {
-            if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
-                fields.push(name.to_owned());
-            }
+        if fields.is_empty()
+            && let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next())
+        {
+            fields.push(name.to_owned());
         }
         let field = (!fields.is_empty()).then(|| fields.join(".").replace(".[", "["));
         let malformed = index.is_none() || inner.is_syntax() || inner.is_eof();
@@ -82,13 +82,48 @@ mod tests {
 
     #[test]
     fn names_record_and_field() {
-        check(&format!("[{OK},{{\"source\":\"s\",\"id\":2,\"result\":\"success\",\"started_at\":1700000000}}]"), Some(1), Some("builder"), "missing field `builder`");
-        check(&format!("[{OK},{OK},{}]", OK.replace("success", "green")), Some(2), Some("result"), "unknown variant `green`");
-        check(&format!("[{}]", OK.replace("1700000000", "\"yesterday\"")), Some(0), Some("started_at"), "not an RFC 3339");
-        check(&format!("[{}]", OK.replace("1700000000", "1700000000000")), Some(0), Some("started_at"), "looks like epoch milliseconds");
-        check(&format!("[{}]", OK.replace("}", r#","finished_at":1600000000}"#)), Some(0), Some("finished_at"), "before started_at");
-        check(&format!("[{}]", OK.replace("}", r#","tags":{"os":7}}"#)), Some(0), Some("tags.os"), "expected a string");
-        check(&format!("[{}]", OK.replace("}", r#","colour":"red"}"#)), Some(0), Some("colour"), "unknown field `colour`");
+        check(
+            &format!("[{OK},{{\"source\":\"s\",\"id\":2,\"result\":\"success\",\"started_at\":1700000000}}]"),
+            Some(1),
+            Some("builder"),
+            "missing field `builder`",
+        );
+        check(
+            &format!("[{OK},{OK},{}]", OK.replace("success", "green")),
+            Some(2),
+            Some("result"),
+            "unknown variant `green`",
+        );
+        check(
+            &format!("[{}]", OK.replace("1700000000", "\"yesterday\"")),
+            Some(0),
+            Some("started_at"),
+            "not an RFC 3339",
+        );
+        check(
+            &format!("[{}]", OK.replace("1700000000", "1700000000000")),
+            Some(0),
+            Some("started_at"),
+            "looks like epoch milliseconds",
+        );
+        check(
+            &format!("[{}]", OK.replace("}", r#","finished_at":1600000000}"#)),
+            Some(0),
+            Some("finished_at"),
+            "before started_at",
+        );
+        check(
+            &format!("[{}]", OK.replace("}", r#","tags":{"os":7}}"#)),
+            Some(0),
+            Some("tags.os"),
+            "expected a string",
+        );
+        check(
+            &format!("[{}]", OK.replace("}", r#","colour":"red"}"#)),
+            Some(0),
+            Some("colour"),
+            "unknown field `colour`",
+        );
     }
 
     #[test]

@@ -10,4 +10,4 @@ pub mod routes;
 pub mod settings;
 pub mod store;
 
-pub use routes::{router, serve, AppState};
+pub use routes::{AppState, router, serve};

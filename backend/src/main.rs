@@ -4,10 +4,10 @@ use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::Context;
+use buildscope::AppState;
 use buildscope::import::run::{self as importer, Kind};
 use buildscope::settings::{Cli, Command, DemoArgs, ImportArgs, ServeArgs};
 use buildscope::store::{self, Records, Store};
-use buildscope::AppState;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -33,9 +33,15 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 body = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            let jobs = buildscope::ingest::parse_jobs(&body).with_context(|| format!("{}", file.display()))?;
+            let jobs =
+                buildscope::ingest::parse_jobs(&body).with_context(|| format!("{}", file.display()))?;
             let report = store.write(Records { jobs: &jobs, ..Default::default() }).await?;
-            println!("{} jobs: {} inserted, {} updated", jobs.len(), report.jobs.inserted, report.jobs.updated);
+            println!(
+                "{} jobs: {} inserted, {} updated",
+                jobs.len(),
+                report.jobs.inserted,
+                report.jobs.updated
+            );
             Ok(())
         }
     }
@@ -89,8 +95,9 @@ async fn demo(store: &dyn Store, args: &DemoArgs) -> anyhow::Result<()> {
 /// off (what came before it is stored).
 async fn import(store: Arc<dyn Store>, args: ImportArgs) -> anyhow::Result<()> {
     let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
-    let opts = importer::options(&args.input, args.source.clone(), args.job.as_deref(), Some(&args.precision))
-        .map_err(anyhow::Error::msg)?;
+    let opts =
+        importer::options(&args.input, args.source.clone(), args.job.as_deref(), Some(&args.precision))
+            .map_err(anyhow::Error::msg)?;
     let is_url = args.input.starts_with("http://") || args.input.starts_with("https://");
     let report = if is_url && kind == Kind::Buildbot {
         pull_buildbot(store, &args).await?
@@ -109,7 +116,11 @@ async fn import(store: Arc<dyn Store>, args: ImportArgs) -> anyhow::Result<()> {
     } else {
         let path = std::path::PathBuf::from(&args.input);
         if path.is_dir() {
-            anyhow::ensure!(kind == Kind::Buildstats, "{} is a directory; only buildstats reads directories", path.display());
+            anyhow::ensure!(
+                kind == Kind::Buildstats,
+                "{} is a directory; only buildstats reads directories",
+                path.display()
+            );
             importer::import_with(store, opts, move |opts, sink| {
                 buildscope::import::buildstats::parse_dir(&path, opts, sink)
             })

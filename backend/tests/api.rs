@@ -1,15 +1,15 @@
 //! Per-endpoint tests: the real router over a fresh SQLite file per test, driven in-process
 //! with `tower::ServiceExt::oneshot`.
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use buildscope::store;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use buildscope::AppState;
+use buildscope::store;
 use common::api::{ErrorBody, Health, IngestReport};
 use common::{Job, JobTable};
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 struct Server {
@@ -62,7 +62,8 @@ impl Server {
     }
 
     async fn post(&self, uri: &str, body: impl Into<Body>) -> Reply {
-        let req = Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(body.into()).unwrap();
+        let req =
+            Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(body.into()).unwrap();
         self.send(req).await
     }
 
@@ -125,8 +126,10 @@ async fn concurrent_ingests_all_succeed() {
     let s = server().await;
     let batches = (0..8).map(|b| {
         let jobs: Vec<Value> = (0..200)
-            .map(|i| json!({"source": "par", "id": b * 1000 + i, "builder": format!("b{b}"), "result": "success",
-                            "started_at": 1_709_251_200 + i}))
+            .map(|i| {
+                json!({"source": "par", "id": b * 1000 + i, "builder": format!("b{b}"), "result": "success",
+                            "started_at": 1_709_251_200 + i})
+            })
             .collect();
         let app = s.app.clone();
         tokio::spawn(async move {

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::api::{Health, IngestReport};
 use common::Job;
+use common::api::{Health, IngestReport};
 use serde_json::json;
 
 const BATCH: usize = 2_000;
@@ -64,7 +64,8 @@ async fn acknowledged_jobs_survive_sigkill() {
     let in_flight_acknowledged = matches!(in_flight.await.unwrap(), Ok(r) if r.status().is_success());
 
     let (mut child, url) = start(&db);
-    let health: Health = client.get(format!("{url}/api/v1/health")).send().await.unwrap().json().await.unwrap();
+    let health: Health =
+        client.get(format!("{url}/api/v1/health")).send().await.unwrap().json().await.unwrap();
     let stored = health.jobs as usize;
     let rows: Vec<Job> = client
         .get(format!("{url}/api/v1/jobs?format=json&from=0&to=now"))

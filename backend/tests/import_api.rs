@@ -2,9 +2,9 @@
 //! kind imports its fixture, re-importing stores nothing twice, and bad input is named
 //! without losing what was stored.
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use buildscope::AppState;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -94,10 +94,12 @@ async fn buildbot_statistics_lines_import() {
 #[tokio::test]
 async fn buildbot_push_updates_the_running_build() {
     let (app, _dir) = app().await;
-    let (status, start) = post(&app, "/api/v1/hooks/buildbot?source=bb", fixture("buildbot/push-start.json")).await;
+    let (status, start) =
+        post(&app, "/api/v1/hooks/buildbot?source=bb", fixture("buildbot/push-start.json")).await;
     assert_eq!(status, StatusCode::OK, "{start}");
     assert_eq!(inserted(&start, "jobs"), 1);
-    let (status, finish) = post(&app, "/api/v1/hooks/buildbot?source=bb", fixture("buildbot/push-finish.json")).await;
+    let (status, finish) =
+        post(&app, "/api/v1/hooks/buildbot?source=bb", fixture("buildbot/push-finish.json")).await;
     assert_eq!(status, StatusCode::OK, "{finish}");
     assert_eq!((inserted(&finish, "jobs"), updated(&finish, "jobs")), (0, 1));
     let jobs = get(&app, "/api/v1/jobs?format=json&from=0&to=now&source=bb").await;
@@ -113,7 +115,8 @@ async fn influx_write_endpoints_answer_like_influxdb() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = post(&app, "/api/v2/write?bucket=bb&precision=s", line).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = post(&app, "/write?db=bb", b"ok value=1 1700000000000000000\nbroken line here\n".to_vec()).await;
+    let (status, body) =
+        post(&app, "/write?db=bb", b"ok value=1 1700000000000000000\nbroken line here\n".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"]["message"].as_str().unwrap().contains("line 2"), "{body}");
 }

@@ -16,7 +16,8 @@ use common::table::{JobTable, TableBuilder};
 use criterion::Criterion;
 
 fn main() {
-    let jobs: usize = std::env::var("BUILDSCOPE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let jobs: usize =
+        std::env::var("BUILDSCOPE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let started = std::time::Instant::now();
     let (table, rogue) = farm(jobs);
     let bytes = table.encode();

@@ -12,8 +12,18 @@ use crate::job::Job;
 /// The fixed columns, in order. Then `duration_s`, `queue_s`, one `tag.KEY` column per tag
 /// key and one `metric.NAME` column per metric present in the rows (sorted).
 pub const FIXED_COLUMNS: [&str; 12] = [
-    "source", "id", "builder", "project", "branch", "revision", "worker", "requested_at", "started_at",
-    "finished_at", "result", "url",
+    "source",
+    "id",
+    "builder",
+    "project",
+    "branch",
+    "revision",
+    "worker",
+    "requested_at",
+    "started_at",
+    "finished_at",
+    "result",
+    "url",
 ];
 
 /// Guards a text cell against spreadsheet formula injection.
@@ -27,7 +37,8 @@ pub fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
 /// Writes jobs as CSV.
 pub fn jobs_csv(jobs: &[Job]) -> Vec<u8> {
     let tag_keys: BTreeSet<&str> = jobs.iter().flat_map(|j| j.tags.keys().map(String::as_str)).collect();
-    let metric_names: BTreeSet<&str> = jobs.iter().flat_map(|j| j.metrics.keys().map(String::as_str)).collect();
+    let metric_names: BTreeSet<&str> =
+        jobs.iter().flat_map(|j| j.metrics.keys().map(String::as_str)).collect();
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let header = FIXED_COLUMNS
         .iter()

@@ -218,21 +218,15 @@ impl Job {
                 "a job needs started_at or requested_at to place it in time",
             ));
         }
-        if let (Some(s), Some(f)) = (self.started_at, self.finished_at) {
-            if f < s {
-                return Err(FieldError::new(
-                    "finished_at",
-                    format!("{f} is before started_at {s}"),
-                ));
-            }
+        if let (Some(s), Some(f)) = (self.started_at, self.finished_at)
+            && f < s
+        {
+            return Err(FieldError::new("finished_at", format!("{f} is before started_at {s}")));
         }
-        if let (Some(r), Some(s)) = (self.requested_at, self.started_at) {
-            if s < r {
-                return Err(FieldError::new(
-                    "started_at",
-                    format!("{s} is before requested_at {r}"),
-                ));
-            }
+        if let (Some(r), Some(s)) = (self.requested_at, self.started_at)
+            && s < r
+        {
+            return Err(FieldError::new("started_at", format!("{s} is before requested_at {r}")));
         }
         if self.finished_at.is_some() && self.started_at.is_none() {
             return Err(FieldError::new("started_at", "missing while finished_at is set"));
@@ -269,13 +263,13 @@ impl Job {
             if step.name.is_empty() {
                 return Err(FieldError::new(format!("steps[{i}].name"), "must not be empty"));
             }
-            if let (Some(s), Some(f)) = (step.started_at, step.finished_at) {
-                if f < s {
-                    return Err(FieldError::new(
-                        format!("steps[{i}].finished_at"),
-                        format!("{f} is before started_at {s}"),
-                    ));
-                }
+            if let (Some(s), Some(f)) = (step.started_at, step.finished_at)
+                && f < s
+            {
+                return Err(FieldError::new(
+                    format!("steps[{i}].finished_at"),
+                    format!("{f} is before started_at {s}"),
+                ));
             }
         }
         Ok(())

@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod demo;
-pub mod export;
 pub mod engine;
+pub mod export;
 pub mod job;
 pub mod records;
 pub mod summary;

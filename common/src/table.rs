@@ -182,7 +182,9 @@ impl JobTable {
 
     pub fn result(&self, row: usize) -> JobResult {
         let code = self.dims[dim::RESULT].codes.get(row);
-        self.dims[dim::RESULT].values[code as usize].parse().expect("the result dictionary holds only result names")
+        self.dims[dim::RESULT].values[code as usize]
+            .parse()
+            .expect("the result dictionary holds only result names")
     }
 
     /// Run time in ms, when started and finished.
@@ -227,8 +229,12 @@ impl JobTable {
             .iter()
             .filter_map(|d| Some((d.name[TAG_PREFIX.len()..].to_owned(), d.get(row)?.to_owned())))
             .collect();
-        let metrics =
-            self.metrics.iter().filter(|m| !m.values[row].is_nan()).map(|m| (m.name.clone(), m.values[row])).collect();
+        let metrics = self
+            .metrics
+            .iter()
+            .filter(|m| !m.values[row].is_nan())
+            .map(|m| (m.name.clone(), m.values[row]))
+            .collect();
         Job {
             source: text(dim::SOURCE).unwrap_or_default(),
             id: self.ids.get(row),

@@ -55,9 +55,8 @@ impl Timestamp {
 
     /// From an RFC 3339 string (`2024-03-01T12:00:00Z`, any offset, fractions allowed).
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
-        let ts: JiffTimestamp = s
-            .parse()
-            .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp or epoch seconds: {e}"))?;
+        let ts: JiffTimestamp =
+            s.parse().map_err(|e| format!("`{s}` is not an RFC 3339 timestamp or epoch seconds: {e}"))?;
         let ms = ts.as_millisecond();
         if !(MIN_RECORD_MS..=MAX_RECORD_MS).contains(&ms) {
             return Err(format!("`{s}` is outside 1990–2100"));
@@ -141,9 +140,7 @@ pub fn parse_time_expr(expr: &str, now_ms: i64, round_up: bool) -> Result<i64, S
         let ms = day.timestamp().as_millisecond();
         return Ok(if round_up { ms + DAY_MS - 1 } else { ms });
     }
-    Err(format!(
-        "`{s}` is not a time: use now, now-7d, now-24h, epoch milliseconds or RFC 3339"
-    ))
+    Err(format!("`{s}` is not a time: use now, now-7d, now-24h, epoch milliseconds or RFC 3339"))
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -193,9 +190,9 @@ fn round_to(t: &Zoned, unit: Unit, round_up: bool) -> Result<Zoned, String> {
     let round = || -> Result<Zoned, jiff::Error> {
         let start = match unit {
             // Grafana weeks start on Monday (ISO).
-            Unit::Week => t
-                .start_of_day()?
-                .checked_sub(i64::from(t.weekday().to_monday_zero_offset()).days())?,
+            Unit::Week => {
+                t.start_of_day()?.checked_sub(i64::from(t.weekday().to_monday_zero_offset()).days())?
+            }
             Unit::Month => t.first_of_month()?.start_of_day()?,
             Unit::Year => t.first_of_year()?.start_of_day()?,
             small => t.round(ZonedRound::new().smallest(small).mode(RoundMode::Trunc))?,

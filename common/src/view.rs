@@ -226,8 +226,17 @@ pub enum Stat {
 }
 
 impl Stat {
-    pub const ALL: [Stat; 9] =
-        [Stat::Mean, Stat::P50, Stat::P90, Stat::P95, Stat::P99, Stat::Min, Stat::Max, Stat::Stddev, Stat::Sum];
+    pub const ALL: [Stat; 9] = [
+        Stat::Mean,
+        Stat::P50,
+        Stat::P90,
+        Stat::P95,
+        Stat::P99,
+        Stat::Min,
+        Stat::Max,
+        Stat::Stddev,
+        Stat::Sum,
+    ];
 
     /// The name in URLs, as serde writes it.
     pub fn as_str(self) -> &'static str {
@@ -294,7 +303,8 @@ impl fmt::Display for ViewMeasure {
         match self {
             ViewMeasure::Stat { stat, value } => write!(f, "{}({})", stat.as_str(), value_name(value)),
             plain => {
-                let (name, _) = ViewMeasure::PLAIN.iter().find(|(_, m)| m == plain).expect("all plain measures listed");
+                let (name, _) =
+                    ViewMeasure::PLAIN.iter().find(|(_, m)| m == plain).expect("all plain measures listed");
                 f.write_str(name)
             }
         }

@@ -71,8 +71,9 @@ impl JobTable {
         // NO_TIME stays itself so it survives the unit; such rows sort first.
         w.uints(deltas(self.time.iter().map(|&t| if t == NO_TIME { t } else { u(t) })));
         // The table's queue and run codes, with the offsets in units.
-        let offset =
-            |code: u64, markers: u64| if code < markers { code } else { (code - markers) / unit as u64 + markers };
+        let offset = |code: u64, markers: u64| {
+            if code < markers { code } else { (code - markers) / unit as u64 + markers }
+        };
         w.uints((0..len).map(|row| offset(self.queue.get(row), 2)).collect());
         w.uints((0..len).map(|row| offset(self.run.get(row), 1)).collect());
         w.uvarint(self.metrics.len() as u64);
@@ -97,11 +98,17 @@ impl JobTable {
         }
         let unit = r.uvarint()? as i64;
         let n_dims = r.uvarint()? as usize;
-        let dims = (0..n_dims.min(bytes.len())).map(|_| decode_dim(&mut r, len)).collect::<Result<Vec<_>, _>>()?;
+        let dims =
+            (0..n_dims.min(bytes.len())).map(|_| decode_dim(&mut r, len)).collect::<Result<Vec<_>, _>>()?;
         if dims.len() < crate::table::FIXED_DIMS.len() {
             return Err(WireError::Inconsistent("fixed dimensions missing"));
         }
-        if dims[crate::table::dim::RESULT].values.iter().skip(1).any(|v| v.parse::<crate::job::JobResult>().is_err()) {
+        if dims[crate::table::dim::RESULT]
+            .values
+            .iter()
+            .skip(1)
+            .any(|v| v.parse::<crate::job::JobResult>().is_err())
+        {
             return Err(WireError::Inconsistent("unknown result name"));
         }
         let prefixes = decode_dim(&mut r, len)?;
@@ -130,7 +137,8 @@ impl JobTable {
             return Err(WireError::Inconsistent("finished without a start"));
         }
         let n_metrics = r.uvarint()? as usize;
-        let metrics = (0..n_metrics.min(bytes.len())).map(|_| decode_metric(&mut r, len)).collect::<Result<_, _>>()?;
+        let metrics =
+            (0..n_metrics.min(bytes.len())).map(|_| decode_metric(&mut r, len)).collect::<Result<_, _>>()?;
         Ok(JobTable { len, dims, ids: IdColumn { prefixes, base, numbers }, time, queue, run, metrics })
     }
 }
@@ -161,7 +169,8 @@ fn encode_dim(w: &mut Writer, d: &DimColumn) {
     // row's; others (branches) do not. Take whichever is smaller.
     let plain: Vec<u64> = d.codes.to_u32s().into_iter().map(u64::from).collect();
     let delta = deltas(plain.iter().map(|&c| c as i64));
-    let (kind, column) = if width(&delta) < width(&plain) { (CODES_DELTA, delta) } else { (CODES_PLAIN, plain) };
+    let (kind, column) =
+        if width(&delta) < width(&plain) { (CODES_DELTA, delta) } else { (CODES_PLAIN, plain) };
     w.buf.push(kind);
     w.uints(column);
 }
@@ -219,9 +228,12 @@ fn decode_dim(r: &mut Reader, len: usize) -> Result<DimColumn, WireError> {
 
 fn encode_metric(w: &mut Writer, m: &MetricColumn) {
     w.str(&m.name);
-    let present: Vec<(usize, f64)> = m.values.iter().copied().enumerate().filter(|(_, v)| !v.is_nan()).collect();
+    let present: Vec<(usize, f64)> =
+        m.values.iter().copied().enumerate().filter(|(_, v)| !v.is_nan()).collect();
     w.uvarint(present.len() as u64);
-    w.uints(deltas(present.iter().map(|&(row, _)| row as i64)).into_iter().map(|z| unzigzag(z) as u64).collect());
+    w.uints(
+        deltas(present.iter().map(|&(row, _)| row as i64)).into_iter().map(|z| unzigzag(z) as u64).collect(),
+    );
     // Integers below 2^53 are exact in f64 and travel as varints.
     if present.iter().all(|(_, v)| v.fract() == 0.0 && v.abs() < 9.0e15) {
         w.buf.push(VALUES_INTS);
@@ -346,7 +358,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_versions() {
-        assert!(matches!(JobTable::decode(b"\x05garbage"), Err(WireError::Malformed(_) | WireError::Version(_))));
+        assert!(matches!(
+            JobTable::decode(b"\x05garbage"),
+            Err(WireError::Malformed(_) | WireError::Version(_))
+        ));
         let mut bytes = JobTable::from_jobs(&jobs()).encode();
         bytes[0] = 9;
         assert!(matches!(JobTable::decode(&bytes), Err(WireError::Version(9))));

@@ -13,11 +13,7 @@ pub enum ApiError {
     Network(String),
     /// The server answered with an error status; `message` is its own sentence when the body
     /// was the JSON error envelope.
-    Status {
-        status: u16,
-        code: Option<String>,
-        message: String,
-    },
+    Status { status: u16, code: Option<String>, message: String },
     /// A success status whose body could not be read or decoded.
     Body(String),
 }
@@ -45,10 +41,7 @@ pub async fn jobs_columnar(from: &str, to: &str) -> Result<Vec<u8>, ApiError> {
     if !response.ok() {
         return Err(error_from(response).await);
     }
-    response
-        .binary()
-        .await
-        .map_err(|e| ApiError::Body(e.to_string()))
+    response.binary().await.map_err(|e| ApiError::Body(e.to_string()))
 }
 
 /// Reads the JSON error envelope, falling back to the status line when the body is
@@ -57,23 +50,11 @@ async fn error_from(response: gloo_net::http::Response) -> ApiError {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => ApiError::Status {
-            status,
-            code: Some(body.error.code),
-            message: body.error.message,
-        },
+        Ok(body) => ApiError::Status { status, code: Some(body.error.code), message: body.error.message },
         Err(_) => {
             let reason = response.status_text();
-            let reason = if reason.is_empty() {
-                "error".to_owned()
-            } else {
-                reason
-            };
-            ApiError::Status {
-                status,
-                code: None,
-                message: format!("The server answered {status} {reason}"),
-            }
+            let reason = if reason.is_empty() { "error".to_owned() } else { reason };
+            ApiError::Status { status, code: None, message: format!("The server answered {status} {reason}") }
         }
     }
 }

@@ -27,10 +27,7 @@ pub fn utc_date(ms: i64) -> String {
 /// An instant to the minute in UTC, `YYYY-MM-DD HH:MM`.
 pub fn utc_minute(ms: i64) -> String {
     match Timestamp::from_millisecond(ms) {
-        Ok(ts) => ts
-            .to_zoned(TimeZone::UTC)
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string(),
+        Ok(ts) => ts.to_zoned(TimeZone::UTC).strftime("%Y-%m-%d %H:%M").to_string(),
         Err(_) => ms.to_string(),
     }
 }
@@ -54,11 +51,7 @@ pub fn relative_name(from: &str, to: &str) -> Option<String> {
         "y" => "year",
         _ => return None,
     };
-    Some(if n == 1 {
-        format!("Last {unit}")
-    } else {
-        format!("Last {n} {unit}s")
-    })
+    Some(if n == 1 { format!("Last {unit}") } else { format!("Last {n} {unit}s") })
 }
 
 #[cfg(test)]
@@ -73,14 +66,8 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(utc_date(1_709_290_800_000), "2024-03-01");
         assert_eq!(utc_minute(1_709_290_800_000), "2024-03-01 11:00");
-        assert_eq!(
-            relative_name("now-30d", "now").as_deref(),
-            Some("Last 30 days")
-        );
-        assert_eq!(
-            relative_name("now-24h", "now").as_deref(),
-            Some("Last 24 hours")
-        );
+        assert_eq!(relative_name("now-30d", "now").as_deref(), Some("Last 30 days"));
+        assert_eq!(relative_name("now-24h", "now").as_deref(), Some("Last 24 hours"));
         assert_eq!(relative_name("now-1w", "now").as_deref(), Some("Last week"));
         assert_eq!(relative_name("now-7d", "now-1d"), None);
         assert_eq!(relative_name("now/d", "now"), None);

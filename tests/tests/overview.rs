@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use buildscope_tests::{testid, Browser, Server};
-use serde_json::{json, Value};
+use buildscope_tests::{Browser, Server, testid};
+use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
 const MARCH_1: i64 = 1_709_251_200; // 2024-03-01T00:00:00Z

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// trunk 0.22 needs a newer rustc than the project's 1.95.
 const TRUNK_VERSION: &str = "0.21.14";
@@ -68,7 +68,10 @@ fn test(extra: &[String]) -> Result<()> {
     // the browser must compute what the server and the tests compute.
     let wasm = cargo_test(
         &["test", "-p", "buildscope-common", "--target", "wasm32-unknown-unknown", "--lib", "engine::tests"],
-        &[("CHROMEDRIVER", "/usr/bin/chromedriver"), ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")],
+        &[
+            ("CHROMEDRIVER", "/usr/bin/chromedriver"),
+            ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner"),
+        ],
     );
     let (native, wasm) = (native?, wasm?);
     println!(
@@ -109,7 +112,9 @@ fn cargo_test(args: &[&str], env: &[(&str, &str)]) -> Result<Totals> {
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |what: &str| {
                 rest.split(';')
-                    .find_map(|part| part.trim().strip_suffix(what)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+                    .find_map(|part| {
+                        part.trim().strip_suffix(what)?.trim().rsplit(' ').next()?.parse::<u64>().ok()
+                    })
                     .unwrap_or(0)
             };
             totals.passed += count("passed");
@@ -129,8 +134,30 @@ fn bench(extra: &[String]) -> Result<()> {
     let mut args = vec!["bench", "-p", "buildscope", "--bench", "api", "--"];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)?;
-    cargo(&["bench", "-p", "buildscope", "--bench", "importers", "--", "--warm-up-time", "1", "--measurement-time", "3"])?;
-    cargo(&["bench", "-p", "buildscope-common", "--bench", "engine", "--", "--warm-up-time", "1", "--measurement-time", "3"])?;
+    cargo(&[
+        "bench",
+        "-p",
+        "buildscope",
+        "--bench",
+        "importers",
+        "--",
+        "--warm-up-time",
+        "1",
+        "--measurement-time",
+        "3",
+    ])?;
+    cargo(&[
+        "bench",
+        "-p",
+        "buildscope-common",
+        "--bench",
+        "engine",
+        "--",
+        "--warm-up-time",
+        "1",
+        "--measurement-time",
+        "3",
+    ])?;
     // The browser benchmark's wasm is its own workspace; build it into ours.
     let wasm_target = std::env::current_dir()?.join("target/engine-wasm-bench");
     status(
@@ -141,7 +168,17 @@ fn bench(extra: &[String]) -> Result<()> {
     )?;
     status(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["run", "--release", "-p", "buildscope-tests", "--bin", "engine-bench", "--", "1000000", "11"])
+            .args([
+                "run",
+                "--release",
+                "-p",
+                "buildscope-tests",
+                "--bin",
+                "engine-bench",
+                "--",
+                "1000000",
+                "11",
+            ])
             .env(
                 "ENGINE_WASM",
                 wasm_target.join("wasm32-unknown-unknown/release/buildscope_engine_wasm_bench.wasm"),
@@ -195,10 +232,10 @@ fn locked_version(package: &str) -> Result<String> {
     let lock = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == format!("name = \"{package}\"") {
-            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
-                return Ok(v.trim_end_matches('"').to_owned());
-            }
+        if line == format!("name = \"{package}\"")
+            && let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(v.trim_end_matches('"').to_owned());
         }
     }
     bail!("{package} is not in Cargo.lock")

@@ -39,7 +39,7 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use serde::{Deserialize, Deserializer};
 
 use super::buildbot::result_from_code;
-use super::{insert_tag, Limited, ImportBatch, ImportError, Options, Skipped};
+use super::{ImportBatch, ImportError, Limited, Options, Skipped, insert_tag};
 
 /// Jobs per batch handed to the sink.
 pub const BATCH_JOBS: usize = 10_000;
@@ -64,9 +64,7 @@ pub fn parse_limited(
     max_decompressed: u64,
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let head = input
-        .fill_buf()
-        .map_err(|e| ImportError::new(&opts.origin, format!("read failed: {e}")))?;
+    let head = input.fill_buf().map_err(|e| ImportError::new(&opts.origin, format!("read failed: {e}")))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::bufread::MultiGzDecoder::new(input);
         let limited = Limited::new(gz, max_decompressed);
@@ -75,7 +73,6 @@ pub fn parse_limited(
         parse_json(input, opts, sink)
     }
 }
-
 
 fn parse_json<R: BufRead>(
     reader: R,
@@ -99,11 +96,7 @@ fn parse_json<R: BufRead>(
         return Err(e);
     }
     result.map_err(|(at, message)| {
-        let at = if at.is_empty() {
-            opts.origin.clone()
-        } else {
-            format!("{}: {at}", opts.origin)
-        };
+        let at = if at.is_empty() { opts.origin.clone() } else { format!("{}: {at}", opts.origin) };
         ImportError::new(at, message)
     })?;
     ctx.finish()
@@ -121,9 +114,7 @@ fn read_top<R: BufRead>(scan: &mut Scanner<R>, ctx: &mut Ctx<'_>) -> Result<(), 
     match scan.skip_ws()? {
         Some(b'{') => scan.bump(1),
         _ => {
-            return Err(
-                scan.expected("a BuildAPI dump object (with `builds`, `pending` or `running`)")
-            );
+            return Err(scan.expected("a BuildAPI dump object (with `builds`, `pending` or `running`)"));
         }
     }
     let mut first = true;
@@ -143,8 +134,7 @@ fn read_top<R: BufRead>(scan: &mut Scanner<R>, ctx: &mut Ctx<'_>) -> Result<(), 
         }
         raw.clear();
         scan.take_value(&mut raw, "")?;
-        let key: String =
-            serde_json::from_slice(&raw).map_err(|e| (String::new(), without_position(&e)))?;
+        let key: String = serde_json::from_slice(&raw).map_err(|e| (String::new(), without_position(&e)))?;
         if scan.skip_ws()? != Some(b':') {
             return Err(scan.expected("`:` after a member name"));
         }
@@ -161,20 +151,12 @@ fn read_top<R: BufRead>(scan: &mut Scanner<R>, ctx: &mut Ctx<'_>) -> Result<(), 
                 let running = key == "running";
                 let mut de = serde_json::Deserializer::from_slice(&raw);
                 let mut track = serde_path_to_error::Track::new();
-                let result = Queue {
-                    ctx: &mut *ctx,
-                    running,
-                }
-                .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+                let result = Queue { ctx: &mut *ctx, running }
+                    .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
                 if ctx.sink_error.is_some() {
                     return Err((String::new(), "import aborted".to_owned()));
                 }
-                result.map_err(|e| {
-                    (
-                        join_path(&key, &track.path().to_string()),
-                        without_position(&e),
-                    )
-                })?;
+                result.map_err(|e| (join_path(&key, &track.path().to_string()), without_position(&e)))?;
             }
             "builders" => {
                 let builders: HashMap<String, RawBuilder> = typed_member(&raw, &key)?;
@@ -224,9 +206,7 @@ fn read_builds<R: BufRead>(scan: &mut Scanner<R>, ctx: &mut Ctx<'_>) -> Result<(
             }
             _ if index == 0 => {}
             _ => {
-                return Err(
-                    scan.expected_at(&format!("builds[{index}]"), "`,` or `]` after a build")
-                );
+                return Err(scan.expected_at(&format!("builds[{index}]"), "`,` or `]` after a build"));
             }
         }
         raw.clear();
@@ -243,8 +223,7 @@ fn read_builds<R: BufRead>(scan: &mut Scanner<R>, ctx: &mut Ctx<'_>) -> Result<(
                 return Err((join_path(&format!("builds[{index}]"), &path), message));
             }
         };
-        ctx.take_build(index, build)
-            .map_err(|()| (String::new(), "import aborted".to_owned()))?;
+        ctx.take_build(index, build).map_err(|()| (String::new(), "import aborted".to_owned()))?;
         index += 1;
     }
 }
@@ -252,12 +231,8 @@ fn read_builds<R: BufRead>(scan: &mut Scanner<R>, ctx: &mut Ctx<'_>) -> Result<(
 /// Deserializes one (small) top-level member, naming the path of a type error.
 fn typed_member<T: serde::de::DeserializeOwned>(raw: &[u8], key: &str) -> Result<T, Failure> {
     let de = &mut serde_json::Deserializer::from_slice(raw);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        (
-            join_path(key, &e.path().to_string()),
-            without_position(e.inner()),
-        )
-    })
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| (join_path(key, &e.path().to_string()), without_position(e.inner())))
 }
 
 /// `builds[3]` + `starttime` → `builds[3].starttime`; serde_path_to_error writes `.` for an
@@ -296,10 +271,7 @@ impl<R: BufRead> Scanner<R> {
     /// Skips whitespace; returns the next byte without consuming it (`None` at the end).
     fn skip_ws(&mut self) -> Result<Option<u8>, Failure> {
         loop {
-            let buf = self
-                .r
-                .fill_buf()
-                .map_err(|e| (String::new(), format!("read failed: {e}")))?;
+            let buf = self.r.fill_buf().map_err(|e| (String::new(), format!("read failed: {e}")))?;
             if buf.is_empty() {
                 return Ok(None);
             }
@@ -318,10 +290,7 @@ impl<R: BufRead> Scanner<R> {
     }
 
     fn expected_at(&self, at: &str, what: &str) -> Failure {
-        (
-            at.to_owned(),
-            format!("expected {what} at line {}", self.line),
-        )
+        (at.to_owned(), format!("expected {what} at line {}", self.line))
     }
 
     /// Appends the value starting at the next byte (which is not whitespace) to `out`.
@@ -332,20 +301,14 @@ impl<R: BufRead> Scanner<R> {
         let mut scalar = false;
         let mut started = false;
         loop {
-            let buf = self
-                .r
-                .fill_buf()
-                .map_err(|e| (at.to_owned(), format!("read failed: {e}")))?;
+            let buf = self.r.fill_buf().map_err(|e| (at.to_owned(), format!("read failed: {e}")))?;
             if buf.is_empty() {
                 if scalar && started {
                     return Ok(());
                 }
                 return Err((
                     at.to_owned(),
-                    format!(
-                        "EOF while parsing a value at line {}: the input is truncated",
-                        self.line
-                    ),
+                    format!("EOF while parsing a value at line {}: the input is truncated", self.line),
                 ));
             }
             let mut end = None;
@@ -424,9 +387,7 @@ struct Ctx<'s> {
 impl Ctx<'_> {
     fn take_build(&mut self, index: usize, build: RawBuild) -> Result<(), ()> {
         let builder_later = build.props.get("buildername").is_none()
-            && build
-                .builder_id
-                .is_some_and(|id| !self.builders.contains_key(&id))
+            && build.builder_id.is_some_and(|id| !self.builders.contains_key(&id))
             && !self.saw_builders;
         let worker_later =
             build.props.get("slavename").is_none() && build.slave_id.is_some() && !self.saw_slaves;
@@ -441,10 +402,7 @@ impl Ctx<'_> {
     fn convert(&mut self, index: usize, build: RawBuild) {
         match build_job(&self.source, &self.builders, &self.slaves, build) {
             Ok(job) => self.batch.jobs.push(job),
-            Err(reason) => self.batch.skipped.push(Skipped {
-                at: format!("builds[{index}]"),
-                reason,
-            }),
+            Err(reason) => self.batch.skipped.push(Skipped { at: format!("builds[{index}]"), reason }),
         }
     }
 
@@ -529,11 +487,7 @@ struct Props(Vec<(String, String)>);
 
 impl Props {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 }
 
@@ -615,16 +569,13 @@ fn build_job(
 ) -> Result<Job, String> {
     let builder = match (b.props.get("buildername"), b.builder_id) {
         (Some(name), _) => name.to_owned(),
-        (None, Some(id)) => builders
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| format!("builder_id {id} is not in `builders`"))?,
+        (None, Some(id)) => {
+            builders.get(&id).cloned().ok_or_else(|| format!("builder_id {id} is not in `builders`"))?
+        }
         (None, None) => return Err("no buildername property and no builder_id".into()),
     };
     let result = match b.result {
-        Some(code) => {
-            result_from_code(code).ok_or_else(|| format!("unknown result code {code}"))?
-        }
+        Some(code) => result_from_code(code).ok_or_else(|| format!("unknown result code {code}"))?,
         None if b.endtime.is_none() => JobResult::Running,
         None => return Err("finished (has an endtime) but has no result".into()),
     };
@@ -645,40 +596,29 @@ fn build_job(
         .or_else(|| b.slave_id.and_then(|id| slaves.get(&id).cloned()));
     let project = b.props.get("project").map(str::to_owned);
     let branch = b.props.get("branch").map(str::to_owned);
-    let revision = b
-        .props
-        .get("revision")
-        .or_else(|| b.props.get("got_revision"))
-        .map(str::to_owned);
+    let revision = b.props.get("revision").or_else(|| b.props.get("got_revision")).map(str::to_owned);
     let mut tags = BTreeMap::new();
     for (key, value) in b.props.0 {
-        if !key.is_empty()
-            && key.len() <= MAX_NAME_LEN
-            && !value.is_empty()
-            && value.len() <= MAX_NAME_LEN
-        {
+        if !key.is_empty() && key.len() <= MAX_NAME_LEN && !value.is_empty() && value.len() <= MAX_NAME_LEN {
             tags.insert(key, value);
         }
     }
     if let Some(id) = b.id {
-        insert_tag(&mut tags, "build_id", &id.to_string());
+        insert_tag(&mut tags, "build_id", id.to_string());
     }
     if let Some(n) = b.buildnumber {
-        insert_tag(&mut tags, "buildnumber", &n.to_string());
+        insert_tag(&mut tags, "buildnumber", n.to_string());
     }
     if let Some(reason) = &b.reason {
         insert_tag(&mut tags, "reason", reason);
     }
     if !request_ids.is_empty() {
         let ids: Vec<String> = request_ids.iter().map(i64::to_string).collect();
-        insert_tag(&mut tags, "request_ids", &ids.join(","));
+        insert_tag(&mut tags, "request_ids", ids.join(","));
     }
     let mut metrics = BTreeMap::new();
     if request_ids.len() > 1 {
-        metrics.insert(
-            "coalesced_requests".to_owned(),
-            (request_ids.len() - 1) as f64,
-        );
+        metrics.insert("coalesced_requests".to_owned(), (request_ids.len() - 1) as f64);
     }
     let started_at = b.starttime;
     let job = Job {
@@ -693,11 +633,7 @@ fn build_job(
         // about queueing and is dropped rather than the build.
         requested_at: b.requesttime.filter(|r| started_at.is_none_or(|s| *r <= s)),
         started_at,
-        finished_at: if result.is_finished() {
-            b.endtime
-        } else {
-            None
-        },
+        finished_at: if result.is_finished() { b.endtime } else { None },
         result,
         url: None,
         tags,
@@ -740,11 +676,7 @@ impl<'de> Visitor<'de> for Queue<'_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(branch) = map.next_key::<String>()? {
-            map.next_value_seed(Revisions {
-                ctx: &mut *self.ctx,
-                running: self.running,
-                branch,
-            })?;
+            map.next_value_seed(Revisions { ctx: &mut *self.ctx, running: self.running, branch })?;
         }
         Ok(())
     }
@@ -774,12 +706,9 @@ impl<'de> Visitor<'de> for Revisions<'_, '_> {
             for (i, q) in requests.into_iter().enumerate() {
                 let kind = if self.running { "running" } else { "pending" };
                 let job = queued_job(&self.ctx.source, self.running, &self.branch, &revision, q);
-                self.ctx
-                    .push(|| format!("{kind}.{}.{revision}[{i}]", self.branch), job);
+                self.ctx.push(|| format!("{kind}.{}.{revision}[{i}]", self.branch), job);
             }
-            self.ctx
-                .flush_if_full()
-                .map_err(|()| A::Error::custom("import aborted"))?;
+            self.ctx.flush_if_full().map_err(|()| A::Error::custom("import aborted"))?;
         }
         Ok(())
     }
@@ -811,27 +740,18 @@ fn queued_job(
     revision: &str,
     q: RawQueued,
 ) -> Result<Job, String> {
-    let builder = q
-        .buildername
-        .filter(|b| !b.is_empty())
-        .ok_or("no buildername")?;
+    let builder = q.buildername.filter(|b| !b.is_empty()).ok_or("no buildername")?;
     // Pending entries are requests (`id` is the request id); running ones are builds whose
     // last request id is the request that runs.
-    let request = if running {
-        q.request_ids
-            .as_ref()
-            .and_then(|ids| ids.last().copied())
-            .or(q.id)
-    } else {
-        q.id
-    };
+    let request =
+        if running { q.request_ids.as_ref().and_then(|ids| ids.last().copied()).or(q.id) } else { q.id };
     let id = request.ok_or("no request id")?.to_string();
     let mut tags = BTreeMap::new();
     if let Some(master) = &q.claimed_by_name {
         insert_tag(&mut tags, "master", master);
     }
     if let Some(n) = q.number {
-        insert_tag(&mut tags, "buildnumber", &n.to_string());
+        insert_tag(&mut tags, "buildnumber", n.to_string());
     }
     let started_at = if running { q.start_time } else { None };
     let job = Job {
@@ -842,16 +762,10 @@ fn queued_job(
         branch: Some(branch.to_owned()).filter(|b| !b.is_empty()),
         revision: Some(revision.to_owned()).filter(|r| !r.is_empty()),
         worker: None,
-        requested_at: q
-            .submitted_at
-            .filter(|r| started_at.is_none_or(|s| *r <= s)),
+        requested_at: q.submitted_at.filter(|r| started_at.is_none_or(|s| *r <= s)),
         started_at,
         finished_at: None,
-        result: if running {
-            JobResult::Running
-        } else {
-            JobResult::Pending
-        },
+        result: if running { JobResult::Running } else { JobResult::Pending },
         url: None,
         tags,
         metrics: BTreeMap::new(),
@@ -906,14 +820,8 @@ mod tests {
         );
         assert_eq!(j.tags["build_id"], "27000001");
         assert_eq!(j.tags["platform"], "linux64");
-        assert!(
-            !j.tags.contains_key("comments"),
-            "a 3 kB property is not a tag"
-        );
-        assert!(
-            !j.tags.contains_key("request_times"),
-            "object-valued properties are not tags"
-        );
+        assert!(!j.tags.contains_key("comments"), "a 3 kB property is not a tag");
+        assert!(!j.tags.contains_key("request_times"), "object-valued properties are not tags");
         let coalesced = batch.jobs.iter().find(|j| j.id == "24526181").unwrap();
         assert_eq!(coalesced.tags["request_ids"], "24526170,24526181");
         assert_eq!(coalesced.metrics["coalesced_requests"], 1.0);
@@ -944,9 +852,8 @@ mod tests {
 
     /// `n` finished builds in the producer's shape.
     fn synthetic_dump(n: usize) -> Vec<u8> {
-        let mut out = Vec::from(
-            &br#"{"builders":{"1":{"name":"b1","master_id":1,"slaves":[1]}},"builds":["#[..],
-        );
+        let mut out =
+            Vec::from(&br#"{"builders":{"1":{"name":"b1","master_id":1,"slaves":[1]}},"builds":["#[..]);
         for i in 0..n {
             if i > 0 {
                 out.push(b',');
@@ -968,10 +875,7 @@ mod tests {
     #[test]
     fn streams_in_batches() {
         let dump = synthetic_dump(25_000);
-        let opts = Options {
-            origin: "big.js".into(),
-            ..Options::default()
-        };
+        let opts = Options { origin: "big.js".into(), ..Options::default() };
         let mut sizes = Vec::new();
         parse(&mut &dump[..], &opts, &mut |b| {
             sizes.push(b.jobs.len());
@@ -980,10 +884,8 @@ mod tests {
         .unwrap();
         assert_eq!(sizes, [10_000, 10_000, 5_000]);
         // The sink's error stops the parse and comes back unchanged.
-        let e = parse(&mut &dump[..], &opts, &mut |_| {
-            Err(ImportError::new("store", "disk full"))
-        })
-        .unwrap_err();
+        let e =
+            parse(&mut &dump[..], &opts, &mut |_| Err(ImportError::new("store", "disk full"))).unwrap_err();
         assert_eq!(e.to_string(), "store: disk full");
     }
 
@@ -995,11 +897,7 @@ mod tests {
         // CPU time of this thread (Linux), so the figure means something on a shared machine.
         let cpu = || {
             let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-            stat.split_whitespace()
-                .next()
-                .and_then(|ns| ns.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                / 1e9
+            stat.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(0.0) / 1e9
         };
         let dump = synthetic_dump(100_000);
         for (name, input) in [("plain", dump.clone()), ("gzip", gzip(&dump))] {
@@ -1027,10 +925,7 @@ mod tests {
         let four = fixture("buildapi/builds-4hr.js");
         let cut = String::from_utf8_lossy(&four).find("27000003").unwrap();
         let e = run(parse, &four[..cut], None).unwrap_err();
-        assert!(
-            e.at.starts_with("input.json: builds[2]") && e.message.contains("EOF while parsing"),
-            "{e}"
-        );
+        assert!(e.at.starts_with("input.json: builds[2]") && e.message.contains("EOF while parsing"), "{e}");
         check_err(
             br#"{"builds":[{"id":1,"starttime":1376385700000,"endtime":1376385800,"result":0}]}"#,
             "input.json: builds[0].starttime",
@@ -1041,16 +936,8 @@ mod tests {
             "input.json: builds[0].starttime",
             "not an RFC 3339",
         );
-        check_err(
-            br#"{"builds":[{"id":"one"}]}"#,
-            "input.json: builds[0].id",
-            "expected i64",
-        );
-        check_err(
-            br#"{"builds":{}}"#,
-            "input.json: builds",
-            "expected a list of builds",
-        );
+        check_err(br#"{"builds":[{"id":"one"}]}"#, "input.json: builds[0].id", "expected i64");
+        check_err(br#"{"builds":{}}"#, "input.json: builds", "expected a list of builds");
         check_err(
             br#"{"pending":{"try":{"abc":[{"id":1,"submitted_at":[]}]}}}"#,
             "input.json: pending.try.abc[0].submitted_at",
@@ -1075,15 +962,9 @@ mod tests {
         big.extend_from_slice(b"\"}");
         let bomb = gzip(&big);
         assert!(bomb.len() < 100_000);
-        let opts = Options {
-            origin: "bomb.js.gz".into(),
-            ..Options::default()
-        };
+        let opts = Options { origin: "bomb.js.gz".into(), ..Options::default() };
         let e = parse_limited(&mut &bomb[..], &opts, 1 << 20, &mut |_| Ok(())).unwrap_err();
-        assert!(
-            e.message.contains("larger than the 1048576 byte limit"),
-            "{e}"
-        );
+        assert!(e.message.contains("larger than the 1048576 byte limit"), "{e}");
         parse_limited(&mut &bomb[..], &opts, 11 << 20, &mut |_| Ok(())).unwrap();
     }
 

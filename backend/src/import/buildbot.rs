@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{insert_tag, scalar_text, ImportBatch, ImportError, Options, Skipped};
+use super::{ImportBatch, ImportError, Options, Skipped, insert_tag, scalar_text};
 
 /// Buildbot's result codes (`buildbot/process/results.py`): 0 success … 6 cancelled. Also
 /// used by Mozilla BuildAPI dumps, which carry the same codes.
@@ -169,18 +169,10 @@ pub struct SourceStamp {
 /// Turns fetched REST pages into jobs. `source` labels every job; `base_url` (the master's
 /// web root) builds each job's link.
 pub fn jobs_from_pages(pages: &RestPages, source: &str, base_url: Option<&str>) -> ImportBatch {
-    let builders: HashMap<i64, &RestBuilder> =
-        pages.builders.iter().map(|b| (b.builderid, b)).collect();
-    let workers: HashMap<i64, &str> = pages
-        .workers
-        .iter()
-        .map(|w| (w.workerid, w.name.as_str()))
-        .collect();
-    let requests: HashMap<i64, Option<Timestamp>> = pages
-        .buildrequests
-        .iter()
-        .map(|r| (r.buildrequestid, r.submitted_at))
-        .collect();
+    let builders: HashMap<i64, &RestBuilder> = pages.builders.iter().map(|b| (b.builderid, b)).collect();
+    let workers: HashMap<i64, &str> = pages.workers.iter().map(|w| (w.workerid, w.name.as_str())).collect();
+    let requests: HashMap<i64, Option<Timestamp>> =
+        pages.buildrequests.iter().map(|r| (r.buildrequestid, r.submitted_at)).collect();
     let mut steps: HashMap<i64, Vec<&RestStep>> = HashMap::new();
     for step in &pages.steps {
         if let Some(buildid) = step.buildid {
@@ -190,15 +182,8 @@ pub fn jobs_from_pages(pages: &RestPages, source: &str, base_url: Option<&str>) 
     let mut batch = ImportBatch::default();
     for (i, build) in pages.builds.iter().enumerate() {
         let at = format!("builds[{i}] (buildid {})", build.buildid);
-        let Some(builder) = builders
-            .get(&build.builderid)
-            .copied()
-            .or(build.builder.as_ref())
-        else {
-            batch.skipped.push(Skipped {
-                at,
-                reason: format!("builder {} is unknown", build.builderid),
-            });
+        let Some(builder) = builders.get(&build.builderid).copied().or(build.builder.as_ref()) else {
+            batch.skipped.push(Skipped { at, reason: format!("builder {} is unknown", build.builderid) });
             continue;
         };
         let requested = build
@@ -220,14 +205,7 @@ pub fn jobs_from_pages(pages: &RestPages, source: &str, base_url: Option<&str>) 
             Some(inline) => inline.iter().collect(),
             None => steps.remove(&build.buildid).unwrap_or_default(),
         };
-        let parts = Parts {
-            source,
-            builder,
-            worker,
-            requested,
-            url,
-            steps: build_steps,
-        };
+        let parts = Parts { source, builder, worker, requested, url, steps: build_steps };
         match to_job(build, parts) {
             Ok(job) => batch.jobs.push(job),
             Err(reason) => batch.skipped.push(Skipped { at, reason }),
@@ -248,19 +226,12 @@ struct Parts<'a> {
 
 fn to_job(build: &RestBuild, parts: Parts<'_>) -> Result<Job, String> {
     let result = match build.results {
-        Some(code) => {
-            result_from_code(code).ok_or_else(|| format!("unknown result code {code}"))?
-        }
+        Some(code) => result_from_code(code).ok_or_else(|| format!("unknown result code {code}"))?,
         None if build.complete_at.is_none() && build.complete != Some(true) => JobResult::Running,
         None => return Err("complete but has no result".into()),
     };
     let props = build.properties.as_ref();
-    let prop = |name: &str| {
-        props
-            .and_then(|p| p.get(name))
-            .and_then(property_text)
-            .filter(|v| !v.is_empty())
-    };
+    let prop = |name: &str| props.and_then(|p| p.get(name)).and_then(property_text).filter(|v| !v.is_empty());
     let stamp = build.buildset.as_ref().and_then(|b| b.sourcestamps.first());
     let mut tags = BTreeMap::new();
     if let Some(props) = props {
@@ -280,31 +251,17 @@ fn to_job(build: &RestBuild, parts: Parts<'_>) -> Result<Job, String> {
         source: parts.source.to_owned(),
         id: build.buildid.to_string(),
         builder: parts.builder.name.clone(),
-        project: prop("project").or_else(|| {
-            stamp
-                .and_then(|s| s.project.clone())
-                .filter(|p| !p.is_empty())
-        }),
+        project: prop("project").or_else(|| stamp.and_then(|s| s.project.clone()).filter(|p| !p.is_empty())),
         branch: prop("branch").or_else(|| stamp.and_then(|s| s.branch.clone())),
         revision: prop("got_revision")
             .or_else(|| prop("revision"))
             .or_else(|| stamp.and_then(|s| s.revision.clone())),
-        worker: parts
-            .worker
-            .map(str::to_owned)
-            .or_else(|| prop("workername"))
-            .or_else(|| prop("slavename")),
+        worker: parts.worker.map(str::to_owned).or_else(|| prop("workername")).or_else(|| prop("slavename")),
         // Masters and the database clock can disagree by a little; a request "after" its
         // build's start says nothing about queueing, so it is dropped rather than the build.
-        requested_at: parts
-            .requested
-            .filter(|r| started_at.is_none_or(|s| *r <= s)),
+        requested_at: parts.requested.filter(|r| started_at.is_none_or(|s| *r <= s)),
         started_at,
-        finished_at: if result.is_finished() {
-            build.complete_at
-        } else {
-            None
-        },
+        finished_at: if result.is_finished() { build.complete_at } else { None },
         result,
         url: parts.url,
         tags,
@@ -317,9 +274,7 @@ fn to_job(build: &RestBuild, parts: Parts<'_>) -> Result<Job, String> {
                 finished_at: s.complete_at,
                 result: match s.results {
                     Some(code) => result_from_code(code),
-                    None if s.complete_at.is_none() && s.started_at.is_some() => {
-                        Some(JobResult::Running)
-                    }
+                    None if s.complete_at.is_none() && s.started_at.is_some() => Some(JobResult::Running),
                     None => None,
                 },
             })
@@ -381,13 +336,7 @@ pub fn parse(
 /// Parses one HttpStatusPush POST body (the build dict). A start-of-build post yields a
 /// `running` job, the finish post the same `(source, id)` with its result.
 pub fn parse_push(body: &[u8]) -> Result<ImportBatch, ImportError> {
-    parse_push_with(
-        body,
-        &Options {
-            origin: "push".into(),
-            ..Options::default()
-        },
-    )
+    parse_push_with(body, &Options { origin: "push".into(), ..Options::default() })
 }
 
 /// [`parse_push`] with an origin for error messages and an optional source override.
@@ -403,10 +352,7 @@ fn push_batch(value: Value, opts: &Options) -> Result<ImportBatch, ImportError> 
         Some(url) => source_for_url(url),
         None => "buildbot".to_owned(),
     });
-    let pages = RestPages {
-        builds: vec![build],
-        ..RestPages::default()
-    };
+    let pages = RestPages { builds: vec![build], ..RestPages::default() };
     let mut batch = jobs_from_pages(&pages, &source, None);
     for s in &mut batch.skipped {
         s.at = format!("buildid {}", pages.builds[0].buildid);
@@ -415,14 +361,9 @@ fn push_batch(value: Value, opts: &Options) -> Result<ImportBatch, ImportError> 
 }
 
 /// Reads a whole JSON document (the formats that are not streamed).
-pub(crate) fn read_json(
-    input: &mut dyn std::io::BufRead,
-    opts: &Options,
-) -> Result<Value, ImportError> {
+pub(crate) fn read_json(input: &mut dyn std::io::BufRead, opts: &Options) -> Result<Value, ImportError> {
     let mut body = Vec::new();
-    input
-        .read_to_end(&mut body)
-        .map_err(|e| ImportError::new(&opts.origin, format!("read failed: {e}")))?;
+    input.read_to_end(&mut body).map_err(|e| ImportError::new(&opts.origin, format!("read failed: {e}")))?;
     serde_json::from_slice(&body).map_err(|e| ImportError::new(&opts.origin, e.to_string()))
 }
 
@@ -436,11 +377,8 @@ pub(crate) fn path_error<E: std::fmt::Display>(
     origin: &str,
     e: serde_path_to_error::Error<E>,
 ) -> ImportError {
-    let at = if e.path().iter().next().is_none() {
-        origin.to_owned()
-    } else {
-        format!("{origin}: {}", e.path())
-    };
+    let at =
+        if e.path().iter().next().is_none() { origin.to_owned() } else { format!("{origin}: {}", e.path()) };
     ImportError::new(at, e.inner().to_string())
 }
 
@@ -511,39 +449,17 @@ pub async fn fetch(
         .map(|t| t.as_millis().div_euclid(1000))
         .max()
         .or(since_complete_at);
-    api.get_all(
-        "builds?complete__eq=false&order=buildid&property=*",
-        usize::MAX,
-        &mut pages,
-    )
-    .await?;
+    api.get_all("builds?complete__eq=false&order=buildid&property=*", usize::MAX, &mut pages).await?;
 
-    let mut request_ids: Vec<i64> = pages
-        .builds
-        .iter()
-        .filter_map(|b| b.buildrequestid)
-        .collect();
+    let mut request_ids: Vec<i64> = pages.builds.iter().filter_map(|b| b.buildrequestid).collect();
     request_ids.sort_unstable();
     request_ids.dedup();
     for chunk in request_ids.chunks(50) {
-        let filter: Vec<String> = chunk
-            .iter()
-            .map(|id| format!("buildrequestid__eq={id}"))
-            .collect();
-        api.get_all(
-            &format!("buildrequests?{}", filter.join("&")),
-            usize::MAX,
-            &mut pages,
-        )
-        .await?;
+        let filter: Vec<String> = chunk.iter().map(|id| format!("buildrequestid__eq={id}")).collect();
+        api.get_all(&format!("buildrequests?{}", filter.join("&")), usize::MAX, &mut pages).await?;
     }
     if opts.steps {
-        let mut ids = pages
-            .builds
-            .iter()
-            .map(|b| b.buildid)
-            .collect::<Vec<_>>()
-            .into_iter();
+        let mut ids = pages.builds.iter().map(|b| b.buildid).collect::<Vec<_>>().into_iter();
         let mut running = tokio::task::JoinSet::new();
         loop {
             while running.len() < STEP_CONCURRENCY {
@@ -551,9 +467,7 @@ pub async fn fetch(
                 let api = Arc::clone(&api);
                 running.spawn(async move {
                     let mut steps = RestPages::default();
-                    let result = api
-                        .get_all(&format!("builds/{id}/steps"), usize::MAX, &mut steps)
-                        .await;
+                    let result = api.get_all(&format!("builds/{id}/steps"), usize::MAX, &mut steps).await;
                     result.map(|()| (id, steps.steps))
                 });
             }
@@ -568,10 +482,7 @@ pub async fn fetch(
             pages.steps.extend(steps);
         }
     }
-    let source = opts
-        .source
-        .clone()
-        .unwrap_or_else(|| source_for_url(base_url));
+    let source = opts.source.clone().unwrap_or_else(|| source_for_url(base_url));
     Ok((jobs_from_pages(&pages, &source, Some(base_url)), high_water))
 }
 
@@ -612,12 +523,7 @@ struct Meta {
 impl Api {
     /// Pages through `path` with `limit`/`offset` until a short page, `meta.total` or `max`
     /// items, appending everything to `into`.
-    async fn get_all(
-        &self,
-        path: &str,
-        max: usize,
-        into: &mut RestPages,
-    ) -> Result<(), ImportError> {
+    async fn get_all(&self, path: &str, max: usize, into: &mut RestPages) -> Result<(), ImportError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let limit = self.opts.page_size.max(1);
         let mut offset = 0;
@@ -656,16 +562,9 @@ impl Api {
             return Err(fail(format!("HTTP {}", resp.status())));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| fail(format!("reading the response: {e}")))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(format!("reading the response: {e}")))? {
             if body.len() + chunk.len() > self.opts.max_response_bytes {
-                return Err(fail(format!(
-                    "response larger than {} bytes",
-                    self.opts.max_response_bytes
-                )));
+                return Err(fail(format!("response larger than {} bytes", self.opts.max_response_bytes)));
             }
             body.extend_from_slice(&chunk);
         }
@@ -687,11 +586,7 @@ pub(crate) mod test_support {
     fn secs(t: Option<Timestamp>) -> String {
         t.map_or("-".into(), |t| {
             let ms = t.as_millis();
-            if ms % 1000 == 0 {
-                (ms / 1000).to_string()
-            } else {
-                format!("{}", ms as f64 / 1000.0)
-            }
+            if ms % 1000 == 0 { (ms / 1000).to_string() } else { format!("{}", ms as f64 / 1000.0) }
         })
     }
 
@@ -715,11 +610,7 @@ pub(crate) mod test_support {
                 secs(j.requested_at),
                 secs(j.started_at),
                 secs(j.finished_at),
-                if steps.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", steps.join(" "))
-                },
+                if steps.is_empty() { String::new() } else { format!(" [{}]", steps.join(" ")) },
             )
             .unwrap();
             j.validate().unwrap();
@@ -732,11 +623,7 @@ pub(crate) mod test_support {
 
     /// Compares ignoring leading indentation, so expectations can be indented raw strings.
     pub fn assert_lines(got: &str, expected: &str) {
-        let want: Vec<&str> = expected
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let want: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let got_lines: Vec<&str> = got.lines().collect();
         assert_eq!(got_lines, want, "\ngot:\n{got}");
     }
@@ -748,16 +635,9 @@ pub(crate) mod test_support {
     ) -> Result<(), ImportError>;
 
     /// Runs a parser to the end, collecting every batch into one.
-    pub fn run(
-        parse: Parser,
-        input: &[u8],
-        source: Option<&str>,
-    ) -> Result<ImportBatch, ImportError> {
-        let opts = Options {
-            origin: "input.json".into(),
-            source: source.map(str::to_owned),
-            ..Options::default()
-        };
+    pub fn run(parse: Parser, input: &[u8], source: Option<&str>) -> Result<ImportBatch, ImportError> {
+        let opts =
+            Options { origin: "input.json".into(), source: source.map(str::to_owned), ..Options::default() };
         let mut all = ImportBatch::default();
         parse(&mut &input[..], &opts, &mut |b| {
             all.jobs.extend(b.jobs);
@@ -792,10 +672,7 @@ pub(crate) mod test_support {
                         }
                         2 => {
                             const JSONISH: &[u8] = b"{}[]\",:0-9e.";
-                            bytes.insert(
-                                i.min(bytes.len()),
-                                JSONISH[(next() as usize) % JSONISH.len()],
-                            );
+                            bytes.insert(i.min(bytes.len()), JSONISH[(next() as usize) % JSONISH.len()]);
                         }
                         _ => {
                             let j = (next() as usize) % seed.len().max(1);
@@ -867,17 +744,11 @@ mod tests {
         let j = &batch.jobs[0];
         assert_eq!(j.source, "buildbot");
         assert_eq!(j.branch.as_deref(), Some("main"));
-        assert_eq!(
-            j.revision.as_deref(),
-            Some("4f3c2a9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39")
-        );
+        assert_eq!(j.revision.as_deref(), Some("4f3c2a9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"));
         assert_eq!(j.project.as_deref(), Some("buildscope"));
         assert_eq!(j.tags["buildnumber"], "17");
         assert_eq!(j.tags["builder_tags"], "linux,release");
-        assert!(
-            !j.tags.contains_key("owners"),
-            "list-valued properties are not tags"
-        );
+        assert!(!j.tags.contains_key("owners"), "list-valued properties are not tags");
         // A 5 kB property is dropped, not the job.
         assert!(!batch.jobs[1].tags.contains_key("huge_comment"));
         let again = run(parse, &rest_pages_file(), Some("buildbot-main")).unwrap();
@@ -887,10 +758,7 @@ mod tests {
     #[test]
     fn push_start_then_finish_share_a_key() {
         let start = parse_push(&fixture("buildbot/push-start.json")).unwrap();
-        assert_lines(
-            &summarize(&start),
-            "106 linux-x86_64 running w=- q=1700001190 s=1700001200 f=-",
-        );
+        assert_lines(&summarize(&start), "106 linux-x86_64 running w=- q=1700001190 s=1700001200 f=-");
         let finish = parse_push(&fixture("buildbot/push-finish.json")).unwrap();
         assert_lines(
             &summarize(&finish),
@@ -899,16 +767,10 @@ mod tests {
         let (s, f) = (&start.jobs[0], &finish.jobs[0]);
         assert_eq!((&s.source, &s.id), (&f.source, &f.id));
         assert_eq!(s.source, "buildbot:buildbot.example.org:8010");
-        assert_eq!(
-            s.url.as_deref(),
-            Some("http://buildbot.example.org:8010/#/builders/1/builds/19")
-        );
+        assert_eq!(s.url.as_deref(), Some("http://buildbot.example.org:8010/#/builders/1/builds/19"));
         // Branch and revision come from the buildset's source stamp when there are no properties.
         assert_eq!(s.branch.as_deref(), Some("main"));
-        assert_eq!(
-            s.revision.as_deref(),
-            Some("9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d")
-        );
+        assert_eq!(s.revision.as_deref(), Some("9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d"));
         // The file importer recognises a push payload too.
         check(
             &fixture("buildbot/push-start.json"),
@@ -918,11 +780,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_named() {
-        check_err(
-            r#"{"builds":[{"buildid":1,"number":"#,
-            "input.json",
-            "EOF while parsing",
-        );
+        check_err(r#"{"builds":[{"buildid":1,"number":"#, "input.json", "EOF while parsing");
         check_err(
             r#"{"builds":[{"buildid":"x","number":1,"builderid":1}]}"#,
             "builds[0].buildid",
@@ -933,11 +791,7 @@ mod tests {
             "input.json: builds[0].started_at",
             "looks like epoch milliseconds",
         );
-        check_err(
-            r#"[{"builders":[{"builderid":1}]}]"#,
-            "input.json: [0]",
-            "missing field `name`",
-        );
+        check_err(r#"[{"builders":[{"builderid":1}]}]"#, "input.json: [0]", "missing field `name`");
         let e = parse_push(b"{\"buildid\": 3, \"number\": 1, \"builderid\": true}").unwrap_err();
         assert!(e.to_string().contains("builderid"), "{e}");
         assert!(parse_push(b"").is_err());
@@ -970,10 +824,7 @@ mod tests {
 
     #[test]
     fn random_damage_never_panics() {
-        no_panics(
-            parse,
-            &[&rest_pages_file(), &fixture("buildbot/push-finish.json")],
-        );
+        no_panics(parse, &[&rest_pages_file(), &fixture("buildbot/push-finish.json")]);
     }
 
     /// A Buildbot master's REST API over the fixture collections, with the filters, ordering
@@ -990,15 +841,11 @@ mod tests {
                 .iter()
                 .map(|n| {
                     let v: Value =
-                        serde_json::from_slice(&fixture(&format!("buildbot/rest/{n}.json")))
-                            .unwrap();
+                        serde_json::from_slice(&fixture(&format!("buildbot/rest/{n}.json"))).unwrap();
                     (n.to_string(), v[n].as_array().unwrap().clone())
                 })
                 .collect();
-            let master = FakeMaster {
-                data: Arc::new(Mutex::new(data)),
-                hits: Arc::default(),
-            };
+            let master = FakeMaster { data: Arc::new(Mutex::new(data)), hits: Arc::default() };
             let app = axum::Router::new()
                 .route("/api/v2/{collection}", get(collection))
                 .route("/api/v2/builds/{id}/steps", get(build_steps))
@@ -1028,36 +875,23 @@ mod tests {
         ) -> axum::Json<Value> {
             let query = query.unwrap_or_default();
             self.hits.lock().unwrap().push(format!("{name}?{query}"));
-            let params: Vec<(&str, &str)> =
-                query.split('&').filter_map(|p| p.split_once('=')).collect();
+            let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
             let data = self.data.lock().unwrap();
             let mut items: Vec<Value> = data.iter().find(|(n, _)| n == name).unwrap().1.clone();
-            items.retain(|item| {
-                keep(item)
-                    && params
-                        .iter()
-                        .all(|(k, v)| matches_filter(item, k, v, &params))
-            });
+            items
+                .retain(|item| keep(item) && params.iter().all(|(k, v)| matches_filter(item, k, v, &params)));
             if let Some((_, field)) = params.iter().find(|(k, _)| *k == "order") {
                 items.sort_by_key(|i| i[*field].as_i64());
             }
             if !params.iter().any(|(k, _)| *k == "property") {
-                items
-                    .iter_mut()
-                    .for_each(|i| drop(i.as_object_mut().unwrap().remove("properties")));
+                items.iter_mut().for_each(|i| drop(i.as_object_mut().unwrap().remove("properties")));
             }
             let num = |key: &str, default: usize| {
-                params
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map_or(default, |(_, v)| v.parse().unwrap())
+                params.iter().find(|(k, _)| *k == key).map_or(default, |(_, v)| v.parse().unwrap())
             };
             let total = items.len();
-            let page: Vec<Value> = items
-                .into_iter()
-                .skip(num("offset", 0))
-                .take(num("limit", usize::MAX))
-                .collect();
+            let page: Vec<Value> =
+                items.into_iter().skip(num("offset", 0)).take(num("limit", usize::MAX)).collect();
             axum::Json(json!({ name: page, "meta": {"total": total} }))
         }
     }
@@ -1071,9 +905,9 @@ mod tests {
         let have = &item[field];
         let want: Value = serde_json::from_str(value).unwrap_or(Value::String(value.into()));
         match op {
-            "eq" => all.iter().any(|(k, v)| {
-                *k == key && serde_json::from_str::<Value>(v).ok().as_ref() == Some(have)
-            }),
+            "eq" => all
+                .iter()
+                .any(|(k, v)| *k == key && serde_json::from_str::<Value>(v).ok().as_ref() == Some(have)),
             "ge" => have.as_i64().is_some_and(|h| h >= want.as_i64().unwrap()),
             "gt" => have.as_i64().is_some_and(|h| h > want.as_i64().unwrap()),
             other => panic!("filter op {other} not faked"),
@@ -1105,40 +939,16 @@ mod tests {
     #[tokio::test]
     async fn pulls_pages_then_only_what_is_new() {
         let (master, url) = FakeMaster::start().await;
-        let opts = FetchOptions {
-            page_size: 2,
-            ..FetchOptions::default()
-        };
+        let opts = FetchOptions { page_size: 2, ..FetchOptions::default() };
         let (batch, mark) = fetch(&url, None, &opts).await.unwrap();
         // Finished builds in `complete_at` order, then the running one.
-        assert_lines(
-            &summarize(&batch),
-            &ALL_BUILDS.replace("builds[6]", "builds[5]"),
-        );
+        assert_lines(&summarize(&batch), &ALL_BUILDS.replace("builds[6]", "builds[5]"));
         assert_eq!(mark, Some(1_700_001_150));
-        assert!(
-            batch
-                .jobs
-                .iter()
-                .all(|j| j.source == format!("buildbot:{}", &url[7..url.len() - 1]))
-        );
-        assert!(
-            batch.jobs[0]
-                .url
-                .as_deref()
-                .unwrap()
-                .ends_with("/#/builders/1/builds/17")
-        );
+        assert!(batch.jobs.iter().all(|j| j.source == format!("buildbot:{}", &url[7..url.len() - 1])));
+        assert!(batch.jobs[0].url.as_deref().unwrap().ends_with("/#/builders/1/builds/17"));
         let hits = master.take_hits();
-        let finished: Vec<&String> = hits
-            .iter()
-            .filter(|h| h.contains("complete__eq=true"))
-            .collect();
-        assert_eq!(
-            finished.len(),
-            3,
-            "6 finished builds in pages of 2: {hits:#?}"
-        );
+        let finished: Vec<&String> = hits.iter().filter(|h| h.contains("complete__eq=true")).collect();
+        assert_eq!(finished.len(), 3, "6 finished builds in pages of 2: {hits:#?}");
         assert!(finished.iter().all(|h| h.contains("property=*")));
 
         // Build 106 finishes, 108 is new; the re-run asks only for builds completed since.
@@ -1166,14 +976,9 @@ mod tests {
         );
         assert_eq!(mark, Some(1_700_002_700));
         let hits = master.take_hits();
+        assert!(hits.iter().any(|h| h.starts_with("builds?complete_at__ge=1700001150&")), "{hits:#?}");
         assert!(
-            hits.iter()
-                .any(|h| h.starts_with("builds?complete_at__ge=1700001150&")),
-            "{hits:#?}"
-        );
-        assert!(
-            hits.iter()
-                .any(|h| h.contains("buildrequestid__eq=506&buildrequestid__eq=507")),
+            hits.iter().any(|h| h.contains("buildrequestid__eq=506&buildrequestid__eq=507")),
             "{hits:#?}"
         );
 
@@ -1185,16 +990,9 @@ mod tests {
     #[tokio::test]
     async fn pull_errors_name_the_url() {
         let (_master, url) = FakeMaster::start().await;
-        let e = fetch(&format!("{url}nope"), None, &FetchOptions::default())
-            .await
-            .unwrap_err();
-        assert!(
-            e.at.contains("/nope/api/v2/builders") && e.message.contains("404"),
-            "{e}"
-        );
-        let e = fetch("http://127.0.0.1:1", None, &FetchOptions::default())
-            .await
-            .unwrap_err();
+        let e = fetch(&format!("{url}nope"), None, &FetchOptions::default()).await.unwrap_err();
+        assert!(e.at.contains("/nope/api/v2/builders") && e.message.contains("404"), "{e}");
+        let e = fetch("http://127.0.0.1:1", None, &FetchOptions::default()).await.unwrap_err();
         assert!(e.message.contains("request failed"), "{e}");
     }
 }

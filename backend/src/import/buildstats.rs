@@ -34,7 +34,7 @@ use std::path::{Component, Path};
 use common::records::{JobKey, MetricSample};
 use common::{Job, JobResult, Step, Timestamp};
 
-use super::{Limited, ImportBatch, ImportError, Options, Skipped};
+use super::{ImportBatch, ImportError, Limited, Options, Skipped};
 
 /// Source of produced jobs when `opts.source` is not set.
 pub const DEFAULT_SOURCE: &str = "yocto";
@@ -62,8 +62,7 @@ pub fn parse_dir(
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     let shown = path.display().to_string();
-    let io_err =
-        |p: &Path, e: std::io::Error| ImportError::new(p.display().to_string(), e.to_string());
+    let io_err = |p: &Path, e: std::io::Error| ImportError::new(p.display().to_string(), e.to_string());
     if !path.is_dir() {
         return Err(ImportError::new(&shown, "not a directory"));
     }
@@ -78,11 +77,8 @@ pub fn parse_dir(
     };
     check_found(dirs.len(), opts, &shown)?;
     for dir in dirs {
-        let mut build = BuildFiles {
-            name: file_name(&dir),
-            path: dir.display().to_string(),
-            ..BuildFiles::default()
-        };
+        let mut build =
+            BuildFiles { name: file_name(&dir), path: dir.display().to_string(), ..BuildFiles::default() };
         for entry in sorted_entries(&dir).map_err(|e| io_err(&dir, e))? {
             let name = file_name(&entry);
             if entry.is_dir() {
@@ -90,11 +86,7 @@ pub fn parse_dir(
                     let task_name = file_name(&task);
                     if task.is_file() && task_name.starts_with("do_") {
                         let text = read_file(&task)?;
-                        build.tasks.push(TaskFile {
-                            recipe_dir: name.clone(),
-                            task: task_name,
-                            text,
-                        });
+                        build.tasks.push(TaskFile { recipe_dir: name.clone(), task: task_name, text });
                     } else {
                         build.skip(format!("{name}/{task_name}"), "not a task file");
                     }
@@ -126,19 +118,12 @@ fn parse_tar_limited(
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
     limit: u64,
 ) -> Result<(), ImportError> {
-    let origin = if opts.origin.is_empty() {
-        "tar".to_owned()
-    } else {
-        opts.origin.clone()
-    };
+    let origin = if opts.origin.is_empty() { "tar".to_owned() } else { opts.origin.clone() };
     let tar_err = |e: std::io::Error| ImportError::new(&origin, format!("broken tar: {e}"));
     let head = input.fill_buf().map_err(tar_err)?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let raw: Box<dyn Read + '_> = if gzip {
-        Box::new(flate2::bufread::MultiGzDecoder::new(input))
-    } else {
-        Box::new(input)
-    };
+    let raw: Box<dyn Read + '_> =
+        if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(input)) } else { Box::new(input) };
     let mut archive = tar::Archive::new(Limited::new(raw, limit));
 
     let mut builds: BTreeMap<String, BuildFiles> = BTreeMap::new();
@@ -163,15 +148,9 @@ fn parse_tar_limited(
         let (build_dir, recipe) = if name == "build_stats" && parts.len() >= 2 {
             (parts[..parts.len() - 1].join("/"), None)
         } else if name.starts_with("do_") && parts.len() >= 3 {
-            (
-                parts[..parts.len() - 2].join("/"),
-                Some(parts[parts.len() - 2].clone()),
-            )
+            (parts[..parts.len() - 2].join("/"), Some(parts[parts.len() - 2].clone()))
         } else {
-            stray.push(Skipped {
-                at: shown,
-                reason: "not a build_stats or task file".into(),
-            });
+            stray.push(Skipped { at: shown, reason: "not a build_stats or task file".into() });
             continue;
         };
         if entry.header().size().unwrap_or(0) > MAX_FILE_BYTES {
@@ -181,27 +160,17 @@ fn parse_tar_limited(
             ));
         }
         let mut bytes = Vec::new();
-        entry
-            .by_ref()
-            .take(MAX_FILE_BYTES)
-            .read_to_end(&mut bytes)
-            .map_err(tar_err)?;
+        entry.by_ref().take(MAX_FILE_BYTES).read_to_end(&mut bytes).map_err(tar_err)?;
         let text = String::from_utf8(bytes)
             .map_err(|_| ImportError::new(format!("{origin}: {shown}"), "not UTF-8 text"))?;
-        let build = builds
-            .entry(build_dir.clone())
-            .or_insert_with(|| BuildFiles {
-                name: build_dir.rsplit('/').next().unwrap_or_default().to_owned(),
-                path: format!("{origin}: {build_dir}"),
-                ..BuildFiles::default()
-            });
+        let build = builds.entry(build_dir.clone()).or_insert_with(|| BuildFiles {
+            name: build_dir.rsplit('/').next().unwrap_or_default().to_owned(),
+            path: format!("{origin}: {build_dir}"),
+            ..BuildFiles::default()
+        });
         match recipe {
             None => build.build_stats = Some(text),
-            Some(recipe_dir) => build.tasks.push(TaskFile {
-                recipe_dir,
-                task: name,
-                text,
-            }),
+            Some(recipe_dir) => build.tasks.push(TaskFile { recipe_dir, task: name, text }),
         }
     }
     check_found(builds.len(), opts, &origin)?;
@@ -224,10 +193,7 @@ fn check_found(builds: usize, opts: &Options, at: &str) -> Result<(), ImportErro
         ));
     }
     if builds > 1 && opts.job.is_some() {
-        return Err(ImportError::new(
-            at,
-            format!("{builds} builds found, but a job key was given for one"),
-        ));
+        return Err(ImportError::new(at, format!("{builds} builds found, but a job key was given for one")));
     }
     Ok(())
 }
@@ -253,21 +219,14 @@ struct TaskFile {
 
 impl BuildFiles {
     fn skip(&mut self, what: String, reason: &str) {
-        self.skipped.push(Skipped {
-            at: format!("{}/{what}", self.path),
-            reason: reason.into(),
-        });
+        self.skipped.push(Skipped { at: format!("{}/{what}", self.path), reason: reason.into() });
     }
 
     fn into_batch(mut self, opts: &Options) -> Result<ImportBatch, ImportError> {
         // Tar order is whatever the archiver saw; sort so output does not depend on it.
-        self.tasks
-            .sort_by(|a, b| (&a.recipe_dir, &a.task).cmp(&(&b.recipe_dir, &b.task)));
+        self.tasks.sort_by(|a, b| (&a.recipe_dir, &a.task).cmp(&(&b.recipe_dir, &b.task)));
         let key = opts.job.clone().unwrap_or_else(|| JobKey {
-            source: opts
-                .source
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SOURCE.to_owned()),
+            source: opts.source.clone().unwrap_or_else(|| DEFAULT_SOURCE.to_owned()),
             id: self.name.clone(),
         });
         let stats = match &self.build_stats {
@@ -284,8 +243,8 @@ impl BuildFiles {
         let (mut first_time, mut last_time) = (None::<Timestamp>, None::<Timestamp>);
         for t in &self.tasks {
             let at = format!("{}/{}/{}", self.path, t.recipe_dir, t.task);
-            let task = parse_task(&t.text)
-                .map_err(|(line, m)| ImportError::new(format!("{at}: line {line}"), m))?;
+            let task =
+                parse_task(&t.text).map_err(|(line, m)| ImportError::new(format!("{at}: line {line}"), m))?;
             let (recipe, version) = split_pf(&t.recipe_dir);
             if matches!(t.task.as_str(), "do_rootfs" | "do_image_complete") {
                 images.insert(recipe.to_owned());
@@ -297,10 +256,7 @@ impl BuildFiles {
                     Some(JobResult::Failure)
                 }
                 Some(other) => {
-                    return Err(ImportError::new(
-                        at,
-                        format!("Status `{other}` is not PASSED or FAILED"),
-                    ));
+                    return Err(ImportError::new(at, format!("Status `{other}` is not PASSED or FAILED")));
                 }
                 None if task.started.is_some() && task.ended.is_none() => Some(JobResult::Running),
                 None => None,
@@ -339,8 +295,7 @@ impl BuildFiles {
             }
         }
         steps.sort_by(|a, b| {
-            (a.started_at.or(a.finished_at), &a.name)
-                .cmp(&(b.started_at.or(b.finished_at), &b.name))
+            (a.started_at.or(a.finished_at), &a.name).cmp(&(b.started_at.or(b.finished_at), &b.name))
         });
 
         let started_at = stats.started.or(first_time);
@@ -364,10 +319,7 @@ impl BuildFiles {
             tags.insert("failed_task".into(), f);
         }
         if !images.is_empty() {
-            tags.insert(
-                "images".into(),
-                images.iter().cloned().collect::<Vec<_>>().join(","),
-            );
+            tags.insert("images".into(), images.iter().cloned().collect::<Vec<_>>().join(","));
         }
         let mut metrics = stats.metrics;
         if any_cpu {
@@ -397,8 +349,7 @@ impl BuildFiles {
             metrics,
             steps,
         };
-        job.validate()
-            .map_err(|e| ImportError::new(&self.path, format!("{}: {}", e.field, e.message)))?;
+        job.validate().map_err(|e| ImportError::new(&self.path, format!("{}: {}", e.field, e.message)))?;
         Ok(ImportBatch {
             jobs: vec![job],
             tests: Vec::new(),
@@ -482,8 +433,7 @@ fn parse_build_stats(text: &str) -> Result<BuildStats, (usize, String)> {
                 s.elapsed_ms = Some(seconds(value).map_err(|m| (n, format!("Elapsed time: {m}")))?)
             }
             "CPU usage" => {
-                let pct = number(value.trim_end_matches('%'))
-                    .map_err(|m| (n, format!("CPU usage: {m}")))?;
+                let pct = number(value.trim_end_matches('%')).map_err(|m| (n, format!("CPU usage: {m}")))?;
                 s.metrics.insert("cpu_usage_pct".into(), pct);
             }
             "Uncompressed Rootfs size" => {
@@ -514,9 +464,7 @@ fn config_line(line: &str) -> Option<(&str, &str)> {
 
 fn is_config_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
 }
 
 /// One task file.
@@ -535,8 +483,7 @@ impl Task {
     /// User + system time of the task and its children (buildstats.py's `cputime`).
     fn cpu_seconds(&self) -> Option<f64> {
         let own = self.rusage.get("ru_utime")? + self.rusage.get("ru_stime")?;
-        let child =
-            self.child.get("ru_utime").unwrap_or(&0.0) + self.child.get("ru_stime").unwrap_or(&0.0);
+        let child = self.child.get("ru_utime").unwrap_or(&0.0) + self.child.get("ru_stime").unwrap_or(&0.0);
         Some(own + child)
     }
 
@@ -546,9 +493,9 @@ impl Task {
 
     /// `(sample name, unit, value)` for what this task measured.
     fn measurements(&self) -> Vec<(&'static str, &'static str, f64)> {
-        let wall = self.elapsed_s.or_else(|| {
-            Some((self.ended?.as_millis() - self.started?.as_millis()) as f64 / 1000.0)
-        });
+        let wall = self
+            .elapsed_s
+            .or_else(|| Some((self.ended?.as_millis() - self.started?.as_millis()) as f64 / 1000.0));
         let rss = match (self.rusage.get("ru_maxrss"), self.child.get("ru_maxrss")) {
             (Some(a), Some(b)) => Some(a.max(*b)),
             (a, b) => a.or(b).copied(),
@@ -556,16 +503,8 @@ impl Task {
         [
             ("task.wall_seconds", "s", wall),
             ("task.cpu_seconds", "s", self.cpu_seconds().map(round_ms)),
-            (
-                "task.read_bytes",
-                "bytes",
-                self.io.get("read_bytes").copied(),
-            ),
-            (
-                "task.write_bytes",
-                "bytes",
-                self.io.get("write_bytes").copied(),
-            ),
+            ("task.read_bytes", "bytes", self.io.get("read_bytes").copied()),
+            ("task.write_bytes", "bytes", self.io.get("write_bytes").copied()),
             ("task.read_ops", "ops", self.rusage_sum("ru_inblock")),
             ("task.write_ops", "ops", self.rusage_sum("ru_oublock")),
             ("task.max_rss_kib", "KiB", rss),
@@ -626,9 +565,7 @@ fn split_pf(pf: &str) -> (&str, &str) {
         let v = &nev[i + 1..];
         let v = match v.split_once('_') {
             Some((epoch, rest))
-                if !epoch.is_empty()
-                    && epoch.len() <= 5
-                    && epoch.bytes().all(|b| b.is_ascii_digit()) =>
+                if !epoch.is_empty() && epoch.len() <= 5 && epoch.bytes().all(|b| b.is_ascii_digit()) =>
             {
                 rest
             }
@@ -698,41 +635,32 @@ fn is_build_dir(p: &Path) -> bool {
         e.path().is_dir()
             && std::fs::read_dir(e.path())
                 .map(|mut tasks| {
-                    tasks.any(|t| {
-                        t.is_ok_and(|t| t.file_name().to_string_lossy().starts_with("do_"))
-                    })
+                    tasks.any(|t| t.is_ok_and(|t| t.file_name().to_string_lossy().starts_with("do_")))
                 })
                 .unwrap_or(false)
     })
 }
 
 fn sorted_entries(p: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut v: Vec<_> = std::fs::read_dir(p)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut v: Vec<_> = std::fs::read_dir(p)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     v.sort();
     Ok(v)
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn read_file(p: &Path) -> Result<String, ImportError> {
     let err = |m: String| ImportError::new(p.display().to_string(), m);
     let f = std::fs::File::open(p).map_err(|e| err(e.to_string()))?;
     let mut bytes = Vec::new();
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(e.to_string()))?;
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(err(format!("larger than {MAX_FILE_BYTES} bytes")));
     }
     String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -752,9 +680,7 @@ mod tests {
     }
 
     fn collect(
-        run: impl FnOnce(
-            &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
-        ) -> Result<(), ImportError>,
+        run: impl FnOnce(&mut dyn FnMut(ImportBatch) -> Result<(), ImportError>) -> Result<(), ImportError>,
     ) -> Result<Vec<ImportBatch>, ImportError> {
         let mut out = Vec::new();
         run(&mut |b| {
@@ -794,11 +720,7 @@ mod tests {
                 }));
             }
             for s in &b.samples {
-                let job = s
-                    .job
-                    .as_ref()
-                    .map(|j| format!("{}:{}", j.source, j.id))
-                    .unwrap_or_default();
+                let job = s.job.as_ref().map(|j| format!("{}:{}", j.source, j.id)).unwrap_or_default();
                 out.push(format!(
                     "  sample {} {} {} {}/{}/{} {} {job}",
                     s.name,
@@ -810,11 +732,7 @@ mod tests {
                     t(Some(s.time))
                 ));
             }
-            out.extend(
-                b.skipped
-                    .iter()
-                    .map(|s| format!("  skipped {}: {}", s.at, s.reason)),
-            );
+            out.extend(b.skipped.iter().map(|s| format!("  skipped {}: {}", s.at, s.reason)));
         }
         out.join("\n")
     }
@@ -866,10 +784,7 @@ mod tests {
     fn unfinished_build_without_build_stats_is_running() {
         check(
             &[
-                (
-                    "20240301120000/zlib-1.3.1-r0/do_fetch",
-                    "Event: TaskStarted \nStarted: 1709294500.00 \n",
-                ),
+                ("20240301120000/zlib-1.3.1-r0/do_fetch", "Event: TaskStarted \nStarted: 1709294500.00 \n"),
                 ("README", "x"),
             ],
             "job yocto:20240301120000 builder=bitbake worker=- 2024-03-01T12:01:40Z - running
@@ -896,24 +811,15 @@ mod tests {
                 "error: tar: b/r-1-r0/do_x: Status `MAYBE` is not PASSED or FAILED",
             ),
             (
-                vec![(
-                    "b/r-1-r0/do_x",
-                    "Started: 1709294500 \nEnded: 1709294400 \n",
-                )],
+                vec![("b/r-1-r0/do_x", "Started: 1709294500 \nEnded: 1709294400 \n")],
                 "error: tar: b/r-1-r0/do_x: line 2: Ended 2024-03-01T12:00:00Z is before Started 2024-03-01T12:01:40Z",
             ),
             (
-                vec![(
-                    "b/r-1-r0/do_x",
-                    "Started: 1709294500 \nrusage ru_utime: lots\n",
-                )],
+                vec![("b/r-1-r0/do_x", "Started: 1709294500 \nrusage ru_utime: lots\n")],
                 "error: tar: b/r-1-r0/do_x: line 2: rusage ru_utime: `lots` is not a number",
             ),
             (
-                vec![(
-                    "b/build_stats",
-                    "Build Started: 1709294500 \nElapsed time: -3 seconds\n",
-                )],
+                vec![("b/build_stats", "Build Started: 1709294500 \nElapsed time: -3 seconds\n")],
                 "error: tar: b/build_stats: line 2: Elapsed time: -3 is negative",
             ),
             (
@@ -928,37 +834,24 @@ mod tests {
             check(&files, want);
         }
         let e = collect(|sink| {
-            parse_tar(
-                &mut &b"not a tar at all, just text that goes on"[..],
-                &Options::default(),
-                sink,
-            )
+            parse_tar(&mut &b"not a tar at all, just text that goes on"[..], &Options::default(), sink)
         })
         .unwrap_err();
         assert!(e.to_string().starts_with("tar: "), "{e}");
         let mut truncated = tar_of(&[("b/r-1-r0/do_x", TASK)]);
         truncated.truncate(700);
-        let e =
-            collect(|sink| parse_tar(&mut &truncated[..], &Options::default(), sink)).unwrap_err();
+        let e = collect(|sink| parse_tar(&mut &truncated[..], &Options::default(), sink)).unwrap_err();
         assert!(e.to_string().starts_with("tar: broken tar"), "{e}");
     }
 
     #[test]
     fn recipe_names() {
         for (pf, name, version) in [
-            (
-                "gcc-cross-x86_64-13.2.0-r0",
-                "gcc-cross-x86_64",
-                "13.2.0-r0",
-            ),
+            ("gcc-cross-x86_64-13.2.0-r0", "gcc-cross-x86_64", "13.2.0-r0"),
             ("linux-yocto-6.6.21+git-r0", "linux-yocto", "6.6.21+git-r0"),
             ("ncurses-1_6.4-r0", "ncurses", "1_6.4-r0"),
             ("core-image-minimal-1.0-r0", "core-image-minimal", "1.0-r0"),
-            (
-                "packagegroup-core-boot-1.0-r17",
-                "packagegroup-core-boot",
-                "1.0-r17",
-            ),
+            ("packagegroup-core-boot-1.0-r17", "packagegroup-core-boot", "1.0-r17"),
             ("foo-git-r0", "foo", "git-r0"),
             ("plain", "plain", ""),
         ] {
@@ -968,8 +861,7 @@ mod tests {
 
     #[test]
     fn fixture_directory_and_its_tar_gz_agree() {
-        let root =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildstats/buildstats");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildstats/buildstats");
         let from_dir = collect(|sink| parse_dir(&root, &Options::default(), sink)).unwrap();
         assert_eq!(from_dir.len(), 2);
         let (ok, failed) = (&from_dir[0].jobs[0], &from_dir[1].jobs[0]);
@@ -978,47 +870,27 @@ mod tests {
             ("20240301120000", JobResult::Success, "core-image-minimal")
         );
         assert_eq!(ok.tags["machine"], "qemux86-64");
-        assert_eq!(
-            ok.tags["layer.meta"],
-            "scarthgap:1f2e3d4c5b6a79880796a5b4c3d2e1f0a9b8c7d6"
-        );
+        assert_eq!(ok.tags["layer.meta"], "scarthgap:1f2e3d4c5b6a79880796a5b4c3d2e1f0a9b8c7d6");
         assert_eq!(ok.tags["bitbake_version"], "2.8.0");
         assert_eq!(ok.metrics["rootfs_size_bytes"], 23.0 * 1024.0 * 1024.0);
         assert_eq!(ok.duration_ms(), Some(1_800_500));
         assert_eq!(ok.steps.len(), 5);
         assert_eq!(ok.steps[0].name, "busybox:do_fetch");
-        assert!(
-            from_dir[0]
-                .samples
-                .iter()
-                .all(|s| s.job.as_ref().is_some_and(|j| j.id == ok.id))
-        );
+        assert!(from_dir[0].samples.iter().all(|s| s.job.as_ref().is_some_and(|j| j.id == ok.id)));
         assert_eq!(
             (failed.result, failed.tags["failed_task"].as_str()),
             (JobResult::Failure, "linux-yocto:do_compile")
         );
-        let deploy = failed
-            .steps
-            .iter()
-            .find(|s| s.name == "linux-yocto:do_deploy")
-            .unwrap();
-        assert_eq!(
-            (deploy.started_at, deploy.result),
-            (None, Some(JobResult::Failure))
-        );
+        let deploy = failed.steps.iter().find(|s| s.name == "linux-yocto:do_deploy").unwrap();
+        assert_eq!((deploy.started_at, deploy.result), (None, Some(JobResult::Failure)));
         assert_eq!(from_dir[1].skipped.len(), 1, "{:?}", from_dir[1].skipped);
 
         // A build directory on its own gives the same job.
-        let one =
-            collect(|sink| parse_dir(&root.join("20240301120000"), &Options::default(), sink))
-                .unwrap();
+        let one = collect(|sink| parse_dir(&root.join("20240301120000"), &Options::default(), sink)).unwrap();
         assert_eq!(one[0].jobs, from_dir[0].jobs);
 
         // The same tree as a .tar.gz gives the same jobs and samples.
-        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
-            Vec::new(),
-            flate2::Compression::fast(),
-        ));
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
         b.append_dir_all("tmp/buildstats", &root).unwrap();
         let gz = b.into_inner().unwrap().finish().unwrap();
         let from_tar = collect(|sink| parse(&mut &gz[..], &Options::default(), sink)).unwrap();
@@ -1029,27 +901,18 @@ mod tests {
         assert_eq!(from_tar[0].samples, from_dir[0].samples);
 
         // Overrides: a source, or a whole key for a single build.
-        let opts = Options {
-            source: Some("yocto-ab".into()),
-            ..Default::default()
-        };
+        let opts = Options { source: Some("yocto-ab".into()), ..Default::default() };
         let b = collect(|sink| parse_dir(&root, &opts, sink)).unwrap();
         assert_eq!(b[1].jobs[0].source, "yocto-ab");
         let opts = Options {
-            job: Some(JobKey {
-                source: "ab".into(),
-                id: "nightly-42".into(),
-            }),
+            job: Some(JobKey { source: "ab".into(), id: "nightly-42".into() }),
             ..Default::default()
         };
         let e = collect(|sink| parse_dir(&root, &opts, sink)).unwrap_err();
         assert_eq!(e.message, "2 builds found, but a job key was given for one");
         let b = collect(|sink| parse_dir(&root.join("20240302080000"), &opts, sink)).unwrap();
         assert_eq!(
-            (
-                b[0].jobs[0].id.as_str(),
-                b[0].samples[0].job.as_ref().unwrap().id.as_str()
-            ),
+            (b[0].jobs[0].id.as_str(), b[0].samples[0].job.as_ref().unwrap().id.as_str()),
             ("nightly-42", "nightly-42")
         );
     }
@@ -1062,28 +925,19 @@ mod tests {
         std::io::Write::write_all(&mut gz, &tar).unwrap();
         let gz = gz.finish().unwrap();
         assert!(gz.len() < 2000, "{}", gz.len());
-        let e = collect(|sink| parse_tar_limited(&mut &gz[..], &Options::default(), sink, 100_000))
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "tar: broken tar: decompressed input is larger than the 100000 byte limit"
-        );
+        let e =
+            collect(|sink| parse_tar_limited(&mut &gz[..], &Options::default(), sink, 100_000)).unwrap_err();
+        assert_eq!(e.to_string(), "tar: broken tar: decompressed input is larger than the 100000 byte limit");
         let huge = tar_of(&[("b/r-1-r0/do_x", &"x".repeat(MAX_FILE_BYTES as usize + 1))]);
         let e = collect(|sink| parse_tar(&mut &huge[..], &Options::default(), sink)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!("tar: b/r-1-r0/do_x: larger than {MAX_FILE_BYTES} bytes")
-        );
+        assert_eq!(e.to_string(), format!("tar: b/r-1-r0/do_x: larger than {MAX_FILE_BYTES} bytes"));
     }
 
     #[test]
     fn random_bytes_and_truncation_never_panic() {
         use super::super::influx::noise::{Lcg, mutate};
         let tar = tar_of(&[
-            (
-                "b/build_stats",
-                "Build Started: 1709294400 \nFailed at: x-1-r0 at task: do_y\n",
-            ),
+            ("b/build_stats", "Build Started: 1709294400 \nFailed at: x-1-r0 at task: do_y\n"),
             ("b/zlib-1.3.1-r0/do_compile", TASK),
         ]);
         let mut rng = Lcg(3);
@@ -1096,10 +950,7 @@ mod tests {
                 let mut text = TASK.as_bytes().to_vec();
                 mutate(&mut rng, &mut text, b":. \n0123456789e-");
                 let text = String::from_utf8_lossy(&text).into_owned();
-                bytes = tar_of(&[
-                    ("b/zlib-1.3.1-r0/do_compile", &text),
-                    ("b/build_stats", &text),
-                ]);
+                bytes = tar_of(&[("b/zlib-1.3.1-r0/do_compile", &text), ("b/build_stats", &text)]);
             }
             let _ = collect(|sink| parse_tar(&mut &bytes[..], &Options::default(), sink));
         }

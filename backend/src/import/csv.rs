@@ -39,10 +39,7 @@ pub fn parse(
         }
         s
     };
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(input);
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
     let headers = reader.headers().map_err(|e| csv_error(e, &at))?.clone();
     let columns = Columns::from_header(&headers, opts.source.is_some())
         .map_err(|m| ImportError::new(at(1, None), m))?;
@@ -59,11 +56,9 @@ pub fn parse(
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let job = columns
-            .job(&record, opts)
-            .map_err(|(field, m)| ImportError::new(at(line, Some(&field)), m))?;
-        job.validate()
-            .map_err(|e| ImportError::new(at(line, Some(&e.field)), e.message))?;
+        let job =
+            columns.job(&record, opts).map_err(|(field, m)| ImportError::new(at(line, Some(&field)), m))?;
+        job.validate().map_err(|e| ImportError::new(at(line, Some(&e.field)), e.message))?;
         batch.jobs.push(job);
         if batch.jobs.len() >= BATCH_JOBS {
             sink(std::mem::take(&mut batch))?;
@@ -107,11 +102,7 @@ impl Columns {
         let mut seen = std::collections::HashSet::new();
         for (i, name) in headers.iter().enumerate() {
             // The export may write a byte-order mark; Excel adds one when saving.
-            let name = if i == 0 {
-                name.trim_start_matches('\u{feff}')
-            } else {
-                name
-            };
+            let name = if i == 0 { name.trim_start_matches('\u{feff}') } else { name };
             let name = name.trim();
             let col = match name {
                 "source" => Column::Source,
@@ -154,11 +145,7 @@ impl Columns {
         if !source_given && !has(&Column::Source) {
             missing.push("source");
         }
-        for (c, name) in [
-            (Column::Id, "id"),
-            (Column::Builder, "builder"),
-            (Column::Result, "result"),
-        ] {
+        for (c, name) in [(Column::Id, "id"), (Column::Builder, "builder"), (Column::Result, "result")] {
             if !has(&c) {
                 missing.push(name);
             }
@@ -228,9 +215,7 @@ impl Columns {
                             .parse()
                             .ok()
                             .filter(|v: &f64| v.is_finite())
-                            .ok_or_else(|| {
-                                err(format!("`{}` is not a finite number", short(text)))
-                            })?;
+                            .ok_or_else(|| err(format!("`{}` is not a finite number", short(text))))?;
                         job.metrics.insert(m.clone(), v);
                     }
                 }
@@ -277,9 +262,7 @@ fn short(s: &str) -> String {
 fn csv_error(e: ::csv::Error, at: &dyn Fn(u64, Option<&str>) -> String) -> ImportError {
     let line = e.position().map_or(0, |p| p.line());
     let message = match e.kind() {
-        ::csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
+        ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
             format!("{len} fields, but the header has {expected_len}")
         }
         ::csv::ErrorKind::Utf8 { err, .. } => {
@@ -307,11 +290,7 @@ mod tests {
     /// Parses `input` and compares the jobs as JSON lines (or `error: ...`) with `expected`.
     fn check(input: &str, expected: &str) {
         let got = match run(input.as_bytes(), &Options::default()) {
-            Ok(jobs) => jobs
-                .iter()
-                .map(|j| serde_json::to_string(j).unwrap())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Ok(jobs) => jobs.iter().map(|j| serde_json::to_string(j).unwrap()).collect::<Vec<_>>().join("\n"),
             Err(e) => format!("error: {e}"),
         };
         assert_eq!(got, expected.trim(), "input:\n{input}");
@@ -348,14 +327,8 @@ mod tests {
                 "source,id,builder,started_at,result,colour,sizes\n",
                 "line 1: unknown columns `colour`, `sizes`: expected job fields",
             ),
-            (
-                "id,builder,result\n",
-                "line 1: missing column(s): source, started_at or requested_at",
-            ),
-            (
-                "source,id,id,builder,started_at,result\n",
-                "line 1: column `id` appears twice",
-            ),
+            ("id,builder,result\n", "line 1: missing column(s): source, started_at or requested_at"),
+            ("source,id,id,builder,started_at,result\n", "line 1: column `id` appears twice"),
             (
                 "\nbb,1,b,1709294400,success\nbb,2,b,1709294400,green\n",
                 "line 3, column `result`: unknown result `green`",
@@ -368,31 +341,13 @@ mod tests {
                 "\nbb,1,b,yesterday,success\n",
                 "line 2, column `started_at`: `yesterday` is not an RFC 3339 timestamp",
             ),
-            (
-                "\nbb,1,b,1709294400\n",
-                "line 2: 4 fields, but the header has 5",
-            ),
-            (
-                "\nbb,,b,1709294400,success\n",
-                "line 2, column `id`: must not be empty",
-            ),
-            (
-                "\nbb,1,b,,success\n",
-                "line 2, column `started_at`: a job needs started_at",
-            ),
-            (
-                "\nbb,1,b,1709294400,\n",
-                "line 2, column `result`: must not be empty",
-            ),
+            ("\nbb,1,b,1709294400\n", "line 2: 4 fields, but the header has 5"),
+            ("\nbb,,b,1709294400,success\n", "line 2, column `id`: must not be empty"),
+            ("\nbb,1,b,,success\n", "line 2, column `started_at`: a job needs started_at"),
+            ("\nbb,1,b,1709294400,\n", "line 2, column `result`: must not be empty"),
         ] {
-            let input = input.replacen(
-                '\n',
-                &format!("{HEADER}\n"),
-                usize::from(input.starts_with('\n')),
-            );
-            let e = run(input.as_bytes(), &Options::default())
-                .unwrap_err()
-                .to_string();
+            let input = input.replacen('\n', &format!("{HEADER}\n"), usize::from(input.starts_with('\n')));
+            let e = run(input.as_bytes(), &Options::default()).unwrap_err().to_string();
             assert!(e.starts_with(want), "{input}\n got: {e}\nwant: {want}");
         }
         let e = run(
@@ -400,22 +355,14 @@ mod tests {
             &Options::default(),
         )
         .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "line 2, column `metric.x`: `NaN` is not a finite number"
-        );
-        let e = run(
-            b"source,id,builder,started_at,result\nbb,1,\xff,1709294400,success\n",
-            &Options::default(),
-        )
-        .unwrap_err();
+        assert_eq!(e.to_string(), "line 2, column `metric.x`: `NaN` is not a finite number");
+        let e =
+            run(b"source,id,builder,started_at,result\nbb,1,\xff,1709294400,success\n", &Options::default())
+                .unwrap_err();
         assert_eq!(e.to_string(), "line 2: field 3 is not valid UTF-8");
         let huge = format!("{HEADER}\nbb,1,{},1709294400,success\n", "b".repeat(5000));
         let e = run(huge.as_bytes(), &Options::default()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "line 2, column `builder`: longer than 1024 bytes"
-        );
+        assert_eq!(e.to_string(), "line 2, column `builder`: longer than 1024 bytes");
     }
 
     #[test]
@@ -424,11 +371,8 @@ mod tests {
         for i in 0..(BATCH_JOBS + 3) {
             text.push_str(&format!("{i},b,{},success\n", 1_709_294_400 + i));
         }
-        let opts = Options {
-            source: Some("imported".into()),
-            origin: "jobs.csv".into(),
-            ..Default::default()
-        };
+        let opts =
+            Options { source: Some("imported".into()), origin: "jobs.csv".into(), ..Default::default() };
         let mut sizes = Vec::new();
         parse(&mut text.as_bytes(), &opts, &mut |b| {
             assert!(b.jobs.iter().all(|j| j.source == "imported"));
@@ -438,11 +382,7 @@ mod tests {
         .unwrap();
         assert_eq!(sizes, [BATCH_JOBS, 3]);
         let e = run(b"id,builder,started_at,result\n1,b,x,success\n", &opts).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("jobs.csv: line 2, column `started_at`"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("jobs.csv: line 2, column `started_at`"), "{e}");
     }
 
     #[test]
@@ -450,10 +390,7 @@ mod tests {
         let text = include_str!("../../tests/fixtures/csv/jobs.csv");
         let jobs = run(text.as_bytes(), &Options::default()).unwrap();
         assert_eq!(jobs.len(), 6);
-        assert!(
-            jobs.iter()
-                .any(|j| j.result == JobResult::Warnings && j.tags.contains_key("platform"))
-        );
+        assert!(jobs.iter().any(|j| j.result == JobResult::Warnings && j.tags.contains_key("platform")));
         // Writing the jobs back out as the export does and reading them again gives the same jobs.
         let mut w = ::csv::Writer::from_writer(Vec::new());
         w.write_record(
@@ -464,18 +401,11 @@ mod tests {
         .unwrap();
         let opt = |t: &Option<String>| t.clone().unwrap_or_default();
         let ts = |t: Option<Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-        let secs = |ms: Option<i64>| {
-            ms.map(|d| (d as f64 / 1000.0).to_string())
-                .unwrap_or_default()
-        };
+        let secs = |ms: Option<i64>| ms.map(|d| (d as f64 / 1000.0).to_string()).unwrap_or_default();
         for j in &jobs {
             // The export's formula guard on text cells.
             let guard = |s: String| {
-                if s.starts_with(['=', '+', '-', '@']) {
-                    format!("'{s}")
-                } else {
-                    s
-                }
+                if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s }
             };
             w.write_record([
                 j.source.clone(),
@@ -493,10 +423,7 @@ mod tests {
                 secs(j.duration_ms()),
                 secs(j.queue_ms()),
                 j.tags.get("platform").cloned().unwrap_or_default(),
-                j.metrics
-                    .get("cpu_seconds")
-                    .map(f64::to_string)
-                    .unwrap_or_default(),
+                j.metrics.get("cpu_seconds").map(f64::to_string).unwrap_or_default(),
             ])
             .unwrap();
         }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::buildbot::{read_json, typed};
-use super::{insert_tag, ImportBatch, ImportError, Options, Skipped};
+use super::{ImportBatch, ImportError, Options, Skipped, insert_tag};
 
 /// Parses saved GitHub Actions API responses, calling `sink` once.
 pub fn parse(
@@ -34,22 +34,10 @@ pub fn parse(
     let mut batch = ImportBatch::default();
     let many = pages.len() > 1;
     for (p, page) in pages.into_iter().enumerate() {
-        let prefix = if many {
-            format!("[{p}].")
-        } else {
-            String::new()
-        };
+        let prefix = if many { format!("[{p}].") } else { String::new() };
         if page.jobs.is_none() && page.workflow_runs.is_none() {
             return Err(ImportError::new(
-                format!(
-                    "{}{}",
-                    opts.origin,
-                    if many {
-                        format!(": [{p}]")
-                    } else {
-                        String::new()
-                    }
-                ),
+                format!("{}{}", opts.origin, if many { format!(": [{p}]") } else { String::new() }),
                 "neither `jobs` nor `workflow_runs`: not a GitHub Actions jobs or runs response",
             ));
         }
@@ -57,12 +45,7 @@ pub fn parse(
             let at = format!("{prefix}jobs[{i}] (id {})", job.id);
             push(&mut batch, at, job_to_job(job_source, job));
         }
-        for (i, run) in page
-            .workflow_runs
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
+        for (i, run) in page.workflow_runs.unwrap_or_default().into_iter().enumerate() {
             let at = format!("{prefix}workflow_runs[{i}] (id {})", run.id);
             push(&mut batch, at, run_to_job(run_source, run));
         }
@@ -252,11 +235,7 @@ fn job_to_job(source: &str, j: GhJob) -> Result<Job, String> {
 fn run_to_job(source: &str, r: GhRun) -> Result<Job, String> {
     let status = r.status.as_deref().ok_or("no status")?;
     let result = map_result(status, r.conclusion.as_deref())?;
-    let builder = r
-        .name
-        .or(r.path)
-        .filter(|n| !n.is_empty())
-        .ok_or("no workflow name")?;
+    let builder = r.name.or(r.path).filter(|n| !n.is_empty()).ok_or("no workflow name")?;
     let mut tags = BTreeMap::new();
     for (key, value) in [
         ("event", r.event),
@@ -364,20 +343,13 @@ mod tests {
         );
         let batch = run(parse, &fixture("github/runs.json"), None).unwrap();
         assert!(batch.jobs.iter().all(|j| j.source == "github-runs"));
-        assert_eq!(
-            batch.jobs[0].project.as_deref(),
-            Some("octo-org/buildscope")
-        );
+        assert_eq!(batch.jobs[0].project.as_deref(), Some("octo-org/buildscope"));
         assert_eq!(batch.jobs[0].tags["event"], "push");
     }
 
     #[test]
     fn bad_input_is_named() {
-        check_err(
-            r#"{"total_count":1,"jobs":[{"id":1,"#,
-            "input.json",
-            "EOF while parsing",
-        );
+        check_err(r#"{"total_count":1,"jobs":[{"id":1,"#, "input.json", "EOF while parsing");
         check_err(
             r#"{"jobs":[{"id":1,"name":"x","status":"completed","created_at":1709294400000}]}"#,
             "input.json: jobs[0].created_at",
@@ -398,11 +370,7 @@ mod tests {
             "input.json: [1].workflow_runs",
             "expected a sequence",
         );
-        check_err(
-            r#"{"total_count":0}"#,
-            "input.json",
-            "neither `jobs` nor `workflow_runs`",
-        );
+        check_err(r#"{"total_count":0}"#, "input.json", "neither `jobs` nor `workflow_runs`");
         check(
             br#"{"jobs":[{"id":3,"name":"n","status":"in_progress","started_at":"2024-03-01T12:00:00Z","labels":null,"steps":null}]}"#,
             "3 n running w=- q=- s=1709294400 f=-",
@@ -419,9 +387,6 @@ mod tests {
 
     #[test]
     fn random_damage_never_panics() {
-        no_panics(
-            parse,
-            &[&fixture("github/jobs.json"), &fixture("github/runs.json")],
-        );
+        no_panics(parse, &[&fixture("github/jobs.json"), &fixture("github/runs.json")]);
     }
 }

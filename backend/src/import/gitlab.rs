@@ -31,18 +31,13 @@ pub fn parse(
                 .into_iter()
                 .enumerate()
                 .flat_map(|(p, page)| {
-                    page.into_iter()
-                        .enumerate()
-                        .map(move |(i, j)| (format!("[{p}][{i}]"), j))
+                    page.into_iter().enumerate().map(move |(i, j)| (format!("[{p}][{i}]"), j))
                 })
                 .collect()
         }
         Value::Array(_) => {
             let jobs: Vec<GlJob> = typed(value, &opts.origin)?;
-            jobs.into_iter()
-                .enumerate()
-                .map(|(i, j)| (format!("[{i}]"), j))
-                .collect()
+            jobs.into_iter().enumerate().map(|(i, j)| (format!("[{i}]"), j)).collect()
         }
         value => vec![(String::new(), typed(value, &opts.origin)?)],
     };
@@ -140,17 +135,11 @@ const INFRA_FAILURES: &[&str] = &[
 /// GitLab status → result. A failure the pipeline allows shows as "passed with warnings"
 /// in GitLab, hence `warnings`; infrastructure failure reasons are `exception`; a manual
 /// job that nobody started is `skipped`.
-fn map_result(
-    status: &str,
-    allow_failure: bool,
-    failure_reason: Option<&str>,
-) -> Result<JobResult, String> {
+fn map_result(status: &str, allow_failure: bool, failure_reason: Option<&str>) -> Result<JobResult, String> {
     Ok(match status {
         "success" => JobResult::Success,
         "failed" if allow_failure => JobResult::Warnings,
-        "failed" if failure_reason.is_some_and(|r| INFRA_FAILURES.contains(&r)) => {
-            JobResult::Exception
-        }
+        "failed" if failure_reason.is_some_and(|r| INFRA_FAILURES.contains(&r)) => JobResult::Exception,
         "failed" => JobResult::Failure,
         "canceled" | "canceling" => JobResult::Cancelled,
         "skipped" | "manual" => JobResult::Skipped,
@@ -166,20 +155,14 @@ fn map_result(
 }
 
 fn to_job(source: &str, j: GlJob) -> Result<Job, String> {
-    let result = map_result(
-        &j.status,
-        j.allow_failure.unwrap_or(false),
-        j.failure_reason.as_deref(),
-    )?;
+    let result = map_result(&j.status, j.allow_failure.unwrap_or(false), j.failure_reason.as_deref())?;
     let (started_at, finished_at) = match result {
         JobResult::Pending => (None, None),
         JobResult::Running => (j.started_at, None),
         // Cancelled or skipped before it started.
         _ if j.started_at.is_none() => (None, None),
         _ => {
-            let from_duration = j
-                .started_at
-                .zip(j.duration.filter(|d| d.is_finite() && *d >= 0.0));
+            let from_duration = j.started_at.zip(j.duration.filter(|d| d.is_finite() && *d >= 0.0));
             let computed = from_duration
                 .map(|(s, d)| Timestamp::from_millis(s.as_millis() + (d * 1000.0).round() as i64));
             (j.started_at, j.finished_at.or(computed))
@@ -187,9 +170,9 @@ fn to_job(source: &str, j: GlJob) -> Result<Job, String> {
     };
     let queued = j.queued_duration.filter(|q| q.is_finite() && *q >= 0.0);
     let requested_at = match (started_at, queued) {
-        (Some(start), Some(q)) => Some(Timestamp::from_millis(
-            start.as_millis() - (q * 1000.0).round() as i64,
-        )),
+        (Some(start), Some(q)) => {
+            Some(Timestamp::from_millis(start.as_millis() - (q * 1000.0).round() as i64))
+        }
         _ => j.created_at.filter(|c| started_at.is_none_or(|s| *c <= s)),
     };
     let pipeline = j.pipeline;
@@ -202,47 +185,27 @@ fn to_job(source: &str, j: GlJob) -> Result<Job, String> {
     tag("stage", j.stage);
     tag("status", Some(j.status));
     tag("failure_reason", j.failure_reason);
-    tag(
-        "pipeline_id",
-        pipeline
-            .as_ref()
-            .and_then(|p| p.id)
-            .map(|id| id.to_string()),
-    );
-    tag(
-        "runner_id",
-        j.runner
-            .as_ref()
-            .and_then(|r| r.id)
-            .map(|id| id.to_string()),
-    );
+    tag("pipeline_id", pipeline.as_ref().and_then(|p| p.id).map(|id| id.to_string()));
+    tag("runner_id", j.runner.as_ref().and_then(|r| r.id).map(|id| id.to_string()));
     tag("runner_tags", j.tag_list.map(|t| t.join(",")));
     if j.tag == Some(true) {
         tag("ref_type", Some("tag".into()));
     }
-    let project = j.web_url.as_deref().and_then(project_from_url).or_else(|| {
-        pipeline
-            .as_ref()
-            .and_then(|p| p.project_id)
-            .map(|id| id.to_string())
-    });
+    let project = j
+        .web_url
+        .as_deref()
+        .and_then(project_from_url)
+        .or_else(|| pipeline.as_ref().and_then(|p| p.project_id).map(|id| id.to_string()));
     let job = Job {
         source: source.to_owned(),
         id: j.id.to_string(),
         builder: j.name,
         project,
-        branch: j
-            .git_ref
-            .or_else(|| pipeline.as_ref().and_then(|p| p.git_ref.clone())),
-        revision: pipeline
-            .as_ref()
-            .and_then(|p| p.sha.clone())
-            .or_else(|| j.commit.and_then(|c| c.id)),
-        worker: j.runner.and_then(|r| {
-            r.description
-                .filter(|d| !d.is_empty())
-                .or(r.id.map(|id| format!("runner-{id}")))
-        }),
+        branch: j.git_ref.or_else(|| pipeline.as_ref().and_then(|p| p.git_ref.clone())),
+        revision: pipeline.as_ref().and_then(|p| p.sha.clone()).or_else(|| j.commit.and_then(|c| c.id)),
+        worker: j
+            .runner
+            .and_then(|r| r.description.filter(|d| !d.is_empty()).or(r.id.map(|id| format!("runner-{id}")))),
         requested_at,
         started_at,
         finished_at,
@@ -297,17 +260,11 @@ mod tests {
         assert_eq!(j.source, "gitlab");
         assert_eq!(j.project.as_deref(), Some("acme/platform/api"));
         assert_eq!(j.branch.as_deref(), Some("main"));
-        assert_eq!(
-            j.revision.as_deref(),
-            Some("6104942438c14ec7bd21c6cd5bd995272b3faff6")
-        );
+        assert_eq!(j.revision.as_deref(), Some("6104942438c14ec7bd21c6cd5bd995272b3faff6"));
         assert_eq!(j.tags["stage"], "test");
         assert_eq!(j.tags["failure_reason"], "script_failure");
         assert_eq!(j.tags["runner_tags"], "docker,linux");
-        assert_eq!(
-            batch.jobs[3].tags["failure_reason"],
-            "stuck_or_timeout_failure"
-        );
+        assert_eq!(batch.jobs[3].tags["failure_reason"], "stuck_or_timeout_failure");
     }
 
     #[test]
@@ -349,16 +306,8 @@ mod tests {
             "input.json: [0].queued_duration",
             "expected f64",
         );
-        check_err(
-            r#"[{"id":1,"name":"x","status":200}]"#,
-            "input.json: [0].status",
-            "expected a string",
-        );
-        check_err(
-            r#"[[{"id":1}]]"#,
-            "input.json: [0][0]",
-            "missing field `name`",
-        );
+        check_err(r#"[{"id":1,"name":"x","status":200}]"#, "input.json: [0].status", "expected a string");
+        check_err(r#"[[{"id":1}]]"#, "input.json: [0][0]", "missing field `name`");
         let long = "r".repeat(1500);
         check(
             format!(r#"[{{"id":1,"name":"x","status":"success","ref":"{long}","started_at":"2024-03-01T12:00:00Z"}},{{"id":2,"name":"y","status":"success"}}]"#).as_bytes(),

@@ -44,9 +44,7 @@ impl Precision {
             "ms" => Precision::Milliseconds,
             "s" => Precision::Seconds,
             other => {
-                return Err(format!(
-                    "unknown precision `{other}`, expected ns, us, ms or s"
-                ));
+                return Err(format!("unknown precision `{other}`, expected ns, us, ms or s"));
             }
         })
     }
@@ -100,17 +98,13 @@ pub fn parse(
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(ImportError::new(
-                    at(line_no + 1),
-                    format!("read failed: {e}"),
-                ));
+                return Err(ImportError::new(at(line_no + 1), format!("read failed: {e}")));
             }
         };
         if buf.is_empty() {
             if !partial.is_empty() {
                 line_no += 1;
-                p.line(&partial, line_no)
-                    .map_err(|m| ImportError::new(at(line_no), m))?;
+                p.line(&partial, line_no).map_err(|m| ImportError::new(at(line_no), m))?;
             }
             break;
         }
@@ -123,12 +117,10 @@ pub fn parse(
                 return Err(ImportError::new(at(line_no), too_long()));
             }
             if partial.is_empty() {
-                p.line(&buf[used..end], line_no)
-                    .map_err(|m| ImportError::new(at(line_no), m))?;
+                p.line(&buf[used..end], line_no).map_err(|m| ImportError::new(at(line_no), m))?;
             } else {
                 partial.extend_from_slice(&buf[used..end]);
-                p.line(&partial, line_no)
-                    .map_err(|m| ImportError::new(at(line_no), m))?;
+                p.line(&partial, line_no).map_err(|m| ImportError::new(at(line_no), m))?;
                 partial.clear();
             }
             used = end + 1;
@@ -176,16 +168,13 @@ impl Parser<'_> {
     /// Parses one line (without its `\n`) and appends its samples to the batch.
     fn line(&mut self, raw: &[u8], line_no: u64) -> Result<(), String> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let start = raw
-            .iter()
-            .position(|b| !matches!(b, b' ' | b'\t'))
-            .unwrap_or(raw.len());
+        let start = raw.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(raw.len());
         let s = &raw[start..];
         if s.is_empty() || s[0] == b'#' {
             return Ok(());
         }
-        let s = std::str::from_utf8(s)
-            .map_err(|e| format!("not UTF-8 at byte {}", start + e.valid_up_to()))?;
+        let s =
+            std::str::from_utf8(s).map_err(|e| format!("not UTF-8 at byte {}", start + e.valid_up_to()))?;
         let mut cur = Cursor { s, i: 0 };
 
         let measurement = cur.token(b", ", Escapes::Measurement);
@@ -227,13 +216,11 @@ impl Parser<'_> {
         loop {
             let key = cur.token(b"=, ", Escapes::Key);
             if key.is_empty() {
-                return Err(
-                    if cur.peek().is_none() && self.fields.is_empty() && strings.is_empty() {
-                        "missing fields (a point needs at least one field)".into()
-                    } else {
-                        "empty field key".into()
-                    },
-                );
+                return Err(if cur.peek().is_none() && self.fields.is_empty() && strings.is_empty() {
+                    "missing fields (a point needs at least one field)".into()
+                } else {
+                    "empty field key".into()
+                });
             }
             if cur.peek() != Some(b'=') {
                 return Err(format!("field `{key}` has no `=value`"));
@@ -252,13 +239,8 @@ impl Parser<'_> {
 
         let time_ms = if cur.skip_spaces() > 0 && cur.peek().is_some() {
             let ts = cur.rest_until_space();
-            let t: i64 = ts
-                .parse()
-                .map_err(|_| format!("timestamp `{ts}` is not an integer"))?;
-            let ms = self
-                .precision
-                .to_millis(t)
-                .filter(|ms| (MIN_RECORD_MS..=MAX_RECORD_MS).contains(ms));
+            let t: i64 = ts.parse().map_err(|_| format!("timestamp `{ts}` is not an integer"))?;
+            let ms = self.precision.to_millis(t).filter(|ms| (MIN_RECORD_MS..=MAX_RECORD_MS).contains(ms));
             ms.ok_or_else(|| bad_time(ts, t, self.precision))?
         } else {
             self.now_ms
@@ -273,7 +255,9 @@ impl Parser<'_> {
         for key in strings {
             self.batch.skipped.push(Skipped {
                 at: format!("line {line_no}"),
-                reason: format!("`{measurement}.{key}` is a string field: only numbers and booleans become samples"),
+                reason: format!(
+                    "`{measurement}.{key}` is a string field: only numbers and booleans become samples"
+                ),
             });
         }
         let time = Timestamp::from_millis(time_ms);
@@ -296,18 +280,9 @@ impl Parser<'_> {
     }
 
     fn job_link(&self) -> Option<JobKey> {
-        let get = |k: &str| {
-            self.tags
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v)
-        };
+        let get = |k: &str| self.tags.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v);
         let (builder, number) = (get("builder_name")?, get("build_number")?);
-        Some(JobKey {
-            source: self.source.to_owned(),
-            id: format!("{builder}/{number}"),
-        })
+        Some(JobKey { source: self.source.to_owned(), id: format!("{builder}/{number}") })
     }
 }
 
@@ -317,10 +292,7 @@ fn take_or_clone<T: Clone>(o: &mut Option<T>, take: bool) -> Option<T> {
 
 fn check_len(what: &str, s: &str) -> Result<(), String> {
     if s.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "{what} `{}…` is longer than {MAX_NAME_LEN} bytes",
-            truncate(s, 40)
-        ));
+        return Err(format!("{what} `{}…` is longer than {MAX_NAME_LEN} bytes", truncate(s, 40)));
     }
     Ok(())
 }
@@ -341,11 +313,7 @@ fn bad_time(ts: &str, t: i64, p: Precision) -> String {
         (Precision::Seconds, "s"),
     ]
     .into_iter()
-    .find(|(q, _)| {
-        *q != p
-            && q.to_millis(t)
-                .is_some_and(|ms| (MIN_RECORD_MS..=MAX_RECORD_MS).contains(&ms))
-    })
+    .find(|(q, _)| *q != p && q.to_millis(t).is_some_and(|ms| (MIN_RECORD_MS..=MAX_RECORD_MS).contains(&ms)))
     .map(|(_, name)| format!(" (it would fit precision={name})"))
     .unwrap_or_default();
     format!("timestamp {ts} at precision {p:?} is outside 1990–2100{hint}")
@@ -476,21 +444,13 @@ fn scalar(raw: &str) -> Result<f64, String> {
         _ => {}
     }
     if let Some(n) = raw.strip_suffix('i') {
-        return n
-            .parse::<i64>()
-            .map(|v| v as f64)
-            .map_err(|_| format!("`{raw}` is not an integer"));
+        return n.parse::<i64>().map(|v| v as f64).map_err(|_| format!("`{raw}` is not an integer"));
     }
     if let Some(n) = raw.strip_suffix('u') {
-        return n
-            .parse::<u64>()
-            .map(|v| v as f64)
-            .map_err(|_| format!("`{raw}` is not an unsigned integer"));
+        return n.parse::<u64>().map(|v| v as f64).map_err(|_| format!("`{raw}` is not an unsigned integer"));
     }
     // Rust also reads `inf`, `NaN` and `infinity`; line protocol has none of them.
-    let numeric = raw
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    let numeric = raw.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
     match raw.parse::<f64>() {
         Ok(v) if numeric && v.is_finite() => Ok(v),
         _ => Err(format!(
@@ -507,11 +467,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn run(input: &str, precision: Precision) -> Result<ImportBatch, ImportError> {
-        let opts = Options {
-            now_ms: NOW,
-            precision,
-            ..Default::default()
-        };
+        let opts = Options { now_ms: NOW, precision, ..Default::default() };
         let mut all = ImportBatch::default();
         parse(&mut input.as_bytes(), &opts, &mut |b| {
             all.samples.extend(b.samples);
@@ -534,27 +490,13 @@ mod tests {
                     .samples
                     .iter()
                     .map(|s| {
-                        let tags: Vec<String> =
-                            s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                        let job = s
-                            .job
-                            .as_ref()
-                            .map(|j| format!(" job={}:{}", j.source, j.id))
-                            .unwrap_or_default();
-                        format!(
-                            "{} {} {} [{}]{job}",
-                            s.name,
-                            s.value,
-                            s.time.as_millis(),
-                            tags.join(",")
-                        )
+                        let tags: Vec<String> = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        let job =
+                            s.job.as_ref().map(|j| format!(" job={}:{}", j.source, j.id)).unwrap_or_default();
+                        format!("{} {} {} [{}]{job}", s.name, s.value, s.time.as_millis(), tags.join(","))
                     })
                     .collect();
-                out.extend(
-                    b.skipped
-                        .iter()
-                        .map(|s| format!("skipped {}: {}", s.at, s.reason)),
-                );
+                out.extend(b.skipped.iter().map(|s| format!("skipped {}: {}", s.at, s.reason)));
                 out.join("\n")
             }
             Err(e) => format!("error: {e}"),
@@ -583,43 +525,22 @@ mod tests {
              skipped line 1: `cpu load,x.s` is a string field: only numbers and booleans become samples",
         );
         // A backslash before anything else is literal.
-        check(
-            r"m,path=C:\dir v=1 1700000000000000000",
-            r"m.v 1 1700000000000 [path=C:\dir]",
-        );
+        check(r"m,path=C:\dir v=1 1700000000000000000", r"m.v 1 1700000000000 [path=C:\dir]");
     }
 
     #[test]
     fn timestamps_and_precision() {
         check("m v=1", "m.v 1 1700000000000 []");
         check("m v=1 1700000000123456789", "m.v 1 1700000000123 []");
-        check_at(
-            "m v=1 1700000000",
-            Precision::Seconds,
-            "m.v 1 1700000000000 []",
-        );
-        check_at(
-            "m v=1 1700000000123",
-            Precision::Milliseconds,
-            "m.v 1 1700000000123 []",
-        );
-        check_at(
-            "m v=1 1700000000123456",
-            Precision::Microseconds,
-            "m.v 1 1700000000123 []",
-        );
+        check_at("m v=1 1700000000", Precision::Seconds, "m.v 1 1700000000000 []");
+        check_at("m v=1 1700000000123", Precision::Milliseconds, "m.v 1 1700000000123 []");
+        check_at("m v=1 1700000000123456", Precision::Microseconds, "m.v 1 1700000000123 []");
         check(
             "m v=1 1700000000",
             "error: line 1: timestamp 1700000000 at precision Nanoseconds is outside 1990–2100 (it would fit precision=s)",
         );
-        check(
-            "m v=1 12x",
-            "error: line 1: timestamp `12x` is not an integer",
-        );
-        check(
-            "m v=1 1700000000000000000 extra",
-            "error: line 1: unexpected `e` after the timestamp",
-        );
+        check("m v=1 12x", "error: line 1: timestamp `12x` is not an integer");
+        check("m v=1 1700000000000000000 extra", "error: line 1: unexpected `e` after the timestamp");
     }
 
     #[test]
@@ -630,28 +551,14 @@ mod tests {
             "Builder2-build-times.duration 123.4 1700000000000 [build_number=42,builder_name=Builder2] job=buildbot:Builder2/42\n\
              skipped line 2: `Builder2-build-times.start-time` is a string field: only numbers and booleans become samples",
         );
-        let opts = Options {
-            source: Some("bb-main".into()),
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let opts = Options { source: Some("bb-main".into()), now_ms: NOW, ..Default::default() };
         let mut got = None;
-        parse(
-            &mut &b"m,builder_name=b,build_number=1 v=1\n"[..],
-            &opts,
-            &mut |b| {
-                got = b.samples[0].job.clone();
-                Ok(())
-            },
-        )
+        parse(&mut &b"m,builder_name=b,build_number=1 v=1\n"[..], &opts, &mut |b| {
+            got = b.samples[0].job.clone();
+            Ok(())
+        })
         .unwrap();
-        assert_eq!(
-            got,
-            Some(JobKey {
-                source: "bb-main".into(),
-                id: "b/1".into()
-            })
-        );
+        assert_eq!(got, Some(JobKey { source: "bb-main".into(), id: "b/1".into() }));
     }
 
     #[test]
@@ -666,14 +573,8 @@ mod tests {
     #[test]
     fn bad_lines_are_named() {
         for (input, want) in [
-            (
-                "m",
-                "line 1: missing fields (a point needs at least one field)",
-            ),
-            (
-                "m ",
-                "line 1: missing fields (a point needs at least one field)",
-            ),
+            ("m", "line 1: missing fields (a point needs at least one field)"),
+            ("m ", "line 1: missing fields (a point needs at least one field)"),
             ("ok v=1\nm,t v=1", "line 2: tag `t` has no `=value`"),
             ("m,t= v=1", "line 1: tag `t` has an empty value"),
             ("m,=x v=1", "line 1: empty tag key"),
@@ -689,19 +590,10 @@ mod tests {
                 "line 1: field `v`: `inf` is not a number, integer (`1i`), unsigned (`1u`), boolean or quoted string",
             ),
             ("m v=1.5i", "line 1: field `v`: `1.5i` is not an integer"),
-            (
-                "m v=-1u",
-                "line 1: field `v`: `-1u` is not an unsigned integer",
-            ),
-            (
-                "m v=\"open",
-                "line 1: field `v`: unterminated string (missing closing `\"`)",
-            ),
+            ("m v=-1u", "line 1: field `v`: `-1u` is not an unsigned integer"),
+            ("m v=\"open", "line 1: field `v`: unterminated string (missing closing `\"`)"),
             (",t=1 v=1", "line 1: missing measurement"),
-            (
-                "m\n\n\nm v=\u{1}",
-                "line 1: missing fields (a point needs at least one field)",
-            ),
+            ("m\n\n\nm v=\u{1}", "line 1: missing fields (a point needs at least one field)"),
         ] {
             check(input, &format!("error: {want}"));
         }
@@ -713,23 +605,16 @@ mod tests {
     #[test]
     fn huge_fields_and_lines_are_refused() {
         let long_tag = format!("m,t={} v=1", "x".repeat(MAX_NAME_LEN + 1));
-        let e = run(&long_tag, Precision::Nanoseconds)
-            .unwrap_err()
-            .to_string();
+        let e = run(&long_tag, Precision::Nanoseconds).unwrap_err().to_string();
         assert!(e.starts_with("line 1: tag value `xxx"), "{e}");
         let long_str = format!("m s=\"{}\"", "x".repeat(MAX_STRING_FIELD + 1));
-        let e = run(&long_str, Precision::Nanoseconds)
-            .unwrap_err()
-            .to_string();
+        let e = run(&long_str, Precision::Nanoseconds).unwrap_err().to_string();
         assert_eq!(e, "line 1: field `s`: string longer than 65536 bytes");
         // A newline-free stream is cut off at the line limit, not buffered whole.
         let endless = "m v=1".to_string() + &"0".repeat(MAX_LINE_BYTES + 10);
         let mut r = std::io::BufReader::with_capacity(4096, endless.as_bytes());
         let e = parse(&mut r, &Options::default(), &mut |_| Ok(())).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!("line 1: line is longer than {MAX_LINE_BYTES} bytes")
-        );
+        assert_eq!(e.to_string(), format!("line 1: line is longer than {MAX_LINE_BYTES} bytes"));
     }
 
     #[test]
@@ -754,10 +639,7 @@ mod tests {
         assert_eq!(sizes, vec![BATCH_POINTS, BATCH_POINTS, 5]);
         let last = last.unwrap();
         assert_eq!(last.value, (BATCH_POINTS * 2 + 4) as f64);
-        assert_eq!(
-            last.time.as_millis(),
-            1_700_000_000_000 + (BATCH_POINTS * 2 + 4) as i64
-        );
+        assert_eq!(last.time.as_millis(), 1_700_000_000_000 + (BATCH_POINTS * 2 + 4) as i64);
     }
 
     #[test]
@@ -783,10 +665,7 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let seeds = [
-            "m,t=a v=1i,s=\"x\\\"y\" 1700000000000000000\n",
-            "# c\nm\\ x,a\\=b=c\\,d f=t 1\n",
-        ];
+        let seeds = ["m,t=a v=1i,s=\"x\\\"y\" 1700000000000000000\n", "# c\nm\\ x,a\\=b=c\\,d f=t 1\n"];
         let mut rng = noise::Lcg(0x5eed);
         for round in 0..3000 {
             let mut bytes: Vec<u8> = seeds[round % 2].as_bytes().to_vec();
@@ -804,10 +683,7 @@ pub(crate) mod noise {
 
     impl Lcg {
         pub fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             self.0 >> 33
         }
         pub fn below(&mut self, n: usize) -> usize {

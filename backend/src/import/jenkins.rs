@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::buildbot::{read_json, typed};
-use super::{insert_tag, scalar_text, ImportBatch, ImportError, Options, Skipped};
+use super::{ImportBatch, ImportError, Options, Skipped, insert_tag, scalar_text};
 
 /// Parses a Jenkins JSON document, calling `sink` once.
 pub fn parse(
@@ -63,12 +63,7 @@ pub fn parse_with_job(
             .map(str::to_owned)
             .or_else(|| name.clone())
             .or_else(|| build.url.as_deref().and_then(job_from_url))
-            .or_else(|| {
-                build
-                    .full_display_name
-                    .as_deref()
-                    .and_then(job_from_display_name)
-            });
+            .or_else(|| build.full_display_name.as_deref().and_then(job_from_display_name));
         let at = format!("{prefix}[{i}] (#{})", build.number);
         match job
             .ok_or_else(|| "no job name (pass one, or include `url` in tree=)".to_owned())
@@ -130,15 +125,12 @@ impl<'de> Deserialize<'de> for EpochMillis {
             }
             fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<EpochMillis, E> {
                 if ms < MIN_RECORD_MS {
-                    let hint = if (MIN_RECORD_MS..=MAX_RECORD_MS).contains(&ms.saturating_mul(1000))
-                    {
+                    let hint = if (MIN_RECORD_MS..=MAX_RECORD_MS).contains(&ms.saturating_mul(1000)) {
                         " (looks like epoch seconds; Jenkins gives epoch milliseconds)"
                     } else {
                         ""
                     };
-                    return Err(E::custom(format!(
-                        "epoch milliseconds {ms} is before 1990{hint}"
-                    )));
+                    return Err(E::custom(format!("epoch milliseconds {ms} is before 1990{hint}")));
                 }
                 if ms > MAX_RECORD_MS {
                     return Err(E::custom(format!("epoch milliseconds {ms} is after 2100")));
@@ -186,13 +178,7 @@ fn to_job(source: &str, job_name: &str, b: Build) -> Result<Job, String> {
         branch: None,
         revision: None,
         // "" means the controller itself ("built-in node"); Pipeline builds have no field.
-        worker: b.built_on.map(|w| {
-            if w.is_empty() {
-                "built-in".to_owned()
-            } else {
-                w
-            }
-        }),
+        worker: b.built_on.map(|w| if w.is_empty() { "built-in".to_owned() } else { w }),
         requested_at: None,
         started_at,
         finished_at,
@@ -215,10 +201,9 @@ fn to_job(source: &str, job_name: &str, b: Build) -> Result<Job, String> {
 fn read_action(action: &Value, job: &mut Job) {
     if let Some(params) = action.get("parameters").and_then(Value::as_array) {
         for p in params {
-            if let (Some(name), Some(value)) = (
-                p.get("name").and_then(Value::as_str),
-                p.get("value").and_then(scalar_text),
-            ) {
+            if let (Some(name), Some(value)) =
+                (p.get("name").and_then(Value::as_str), p.get("value").and_then(scalar_text))
+            {
                 insert_tag(&mut job.tags, name, value);
             }
         }
@@ -231,26 +216,18 @@ fn read_action(action: &Value, job: &mut Job) {
     {
         insert_tag(&mut job.tags, "cause", cause.to_owned());
     }
-    if let Some(rev) = action
-        .get("lastBuiltRevision")
-        .filter(|_| job.revision.is_none())
-    {
+    if let Some(rev) = action.get("lastBuiltRevision").filter(|_| job.revision.is_none()) {
         job.revision = rev.get("SHA1").and_then(Value::as_str).map(str::to_owned);
         job.branch = rev
             .get("branch")
             .and_then(|b| b.get(0))
             .and_then(|b| b.get("name"))
             .and_then(Value::as_str)
-            .map(|b| {
-                b.trim_start_matches("refs/remotes/")
-                    .trim_start_matches("origin/")
-                    .to_owned()
-            });
+            .map(|b| b.trim_start_matches("refs/remotes/").trim_start_matches("origin/").to_owned());
     }
-    if let (Some(queued), Some(start)) = (
-        action.get("queuingDurationMillis").and_then(Value::as_i64),
-        job.started_at,
-    ) && queued >= 0
+    if let (Some(queued), Some(start)) =
+        (action.get("queuingDurationMillis").and_then(Value::as_i64), job.started_at)
+        && queued >= 0
     {
         job.requested_at = Some(Timestamp::from_millis(start.as_millis() - queued));
     }
@@ -259,11 +236,8 @@ fn read_action(action: &Value, job: &mut Job) {
 /// `https://ci/job/team/job/app/job/main/42/` → `team/app/main`.
 fn job_from_url(url: &str) -> Option<String> {
     let parts: Vec<&str> = url.split('/').collect();
-    let names: Vec<&str> = parts
-        .windows(2)
-        .filter(|w| w[0] == "job" && !w[1].is_empty())
-        .map(|w| w[1])
-        .collect();
+    let names: Vec<&str> =
+        parts.windows(2).filter(|w| w[0] == "job" && !w[1].is_empty()).map(|w| w[1]).collect();
     (!names.is_empty()).then(|| names.join("/"))
 }
 
@@ -304,18 +278,12 @@ mod tests {
         let batch = run(parse, &fixture("jenkins/allBuilds.json"), None).unwrap();
         let b103 = &batch.jobs[2];
         assert_eq!(b103.source, "jenkins");
-        assert_eq!(
-            b103.revision.as_deref(),
-            Some("7f3e9c1d2b4a59687c0d1e2f3a4b5c6d7e8f9a0b")
-        );
+        assert_eq!(b103.revision.as_deref(), Some("7f3e9c1d2b4a59687c0d1e2f3a4b5c6d7e8f9a0b"));
         assert_eq!(b103.branch.as_deref(), Some("main"));
         assert_eq!(b103.tags["TARGET"], "linux-x86_64");
         assert_eq!(b103.tags["RUN_SLOW_TESTS"], "true");
         assert_eq!(b103.tags["cause"], "Started by an SCM change");
-        assert_eq!(
-            b103.url.as_deref(),
-            Some("https://ci.example.org/job/team/job/app/job/main/103/")
-        );
+        assert_eq!(b103.url.as_deref(), Some("https://ci.example.org/job/team/job/app/job/main/103/"));
     }
 
     #[test]
@@ -331,10 +299,7 @@ mod tests {
             skip [2] (#9): no job name (pass one, or include `url` in tree=)
             ",
         );
-        let opts = Options {
-            origin: "x".into(),
-            ..Options::default()
-        };
+        let opts = Options { origin: "x".into(), ..Options::default() };
         let mut got = ImportBatch::default();
         parse_with_job(&mut builds.as_bytes(), &opts, Some("nightly"), &mut |b| {
             got = b;

@@ -52,23 +52,11 @@ fn parse_limited(
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
     max_event_bytes: usize,
 ) -> Result<(), ImportError> {
-    let origin = if opts.origin.is_empty() {
-        "junit".to_owned()
-    } else {
-        opts.origin.clone()
-    };
+    let origin = if opts.origin.is_empty() { "junit".to_owned() } else { opts.origin.clone() };
     let job = opts.job.clone().ok_or_else(|| {
-        ImportError::new(
-            &origin,
-            "a JUnit report needs the job it belongs to (source and id)",
-        )
+        ImportError::new(&origin, "a JUnit report needs the job it belongs to (source and id)")
     })?;
-    let mut reader = Reader::from_reader(Counting {
-        inner: input,
-        line: 1,
-        event_bytes: 0,
-        max_event_bytes,
-    });
+    let mut reader = Reader::from_reader(Counting { inner: input, line: 1, event_bytes: 0, max_event_bytes });
     let mut state = State {
         job,
         batch: ImportBatch::default(),
@@ -80,11 +68,7 @@ fn parse_limited(
     };
     let mut buf = Vec::new();
     let at = |line: u64| {
-        if opts.origin.is_empty() {
-            format!("line {line}")
-        } else {
-            format!("{}: line {line}", opts.origin)
-        }
+        if opts.origin.is_empty() { format!("line {line}") } else { format!("{}: line {line}", opts.origin) }
     };
     loop {
         buf.clear();
@@ -98,9 +82,7 @@ fn parse_limited(
         };
         let line = reader.get_ref().line;
         let decoder = reader.decoder();
-        let done = state
-            .event(event, decoder, line)
-            .map_err(|m| ImportError::new(at(line), m))?;
+        let done = state.event(event, decoder, line).map_err(|m| ImportError::new(at(line), m))?;
         if done {
             break;
         }
@@ -180,10 +162,7 @@ impl State {
                 if self.open.len() >= MAX_DEPTH {
                     return Err(format!("elements nested deeper than {MAX_DEPTH}"));
                 }
-                self.open.push((
-                    elem,
-                    String::from_utf8_lossy(e.name().as_ref()).into_owned(),
-                ));
+                self.open.push((elem, String::from_utf8_lossy(e.name().as_ref()).into_owned()));
             }
             Event::Empty(e) => {
                 let elem = self.open_elem(&e, decoder)?;
@@ -217,17 +196,13 @@ impl State {
             }
             Event::DocType(d) => {
                 if d.windows(8).any(|w| w.eq_ignore_ascii_case(b"<!ENTITY")) {
-                    return Err(
-                        "DOCTYPE declares entities; refused to avoid entity expansion".into(),
-                    );
+                    return Err("DOCTYPE declares entities; refused to avoid entity expansion".into());
                 }
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => {
                 if let Some((_, name)) = self.open.last() {
-                    return Err(format!(
-                        "truncated: <{name}> is still open at the end of the input"
-                    ));
+                    return Err(format!("truncated: <{name}> is still open at the end of the input"));
                 }
                 if !self.seen_root {
                     return Err("no <testsuites> or <testsuite> element: not a JUnit report".into());
@@ -261,8 +236,7 @@ impl State {
         Ok(match name {
             b"testsuites" if self.open.is_empty() => Elem::Suites,
             b"testsuite" if self.case.is_none() => {
-                self.suites
-                    .push(attr(e, b"name", decoder)?.unwrap_or_default());
+                self.suites.push(attr(e, b"name", decoder)?.unwrap_or_default());
                 Elem::Suite
             }
             b"testcase" if self.case.is_none() => {
@@ -279,8 +253,8 @@ impl State {
                 self.case = Some(case);
                 Elem::Case
             }
-            b"failure" | b"error" | b"skipped" | b"flakyFailure" | b"flakyError"
-            | b"rerunFailure" | b"rerunError"
+            b"failure" | b"error" | b"skipped" | b"flakyFailure" | b"flakyError" | b"rerunFailure"
+            | b"rerunError"
                 if in_case =>
             {
                 let message = attr(e, b"message", decoder)?.unwrap_or_default();
@@ -364,30 +338,19 @@ impl State {
     fn finish_case(&mut self, case: Case, line: u64) {
         self.cases_seen += 1;
         let suite = if case.classname.trim().is_empty() {
-            self.suites
-                .iter()
-                .rev()
-                .find(|s| !s.is_empty())
-                .cloned()
-                .unwrap_or_default()
+            self.suites.iter().rev().find(|s| !s.is_empty()).cloned().unwrap_or_default()
         } else {
             case.classname.trim().to_owned()
         };
         let name = case.name.trim().to_owned();
-        let skip = |reason: String| Skipped {
-            at: format!("line {line}: testcase #{}", self.cases_seen),
-            reason,
-        };
+        let skip =
+            |reason: String| Skipped { at: format!("line {line}: testcase #{}", self.cases_seen), reason };
         if name.is_empty() {
-            self.batch
-                .skipped
-                .push(skip("testcase without a name".into()));
+            self.batch.skipped.push(skip("testcase without a name".into()));
             return;
         }
         if name.len() > MAX_NAME_LEN || suite.len() > MAX_NAME_LEN {
-            self.batch.skipped.push(skip(format!(
-                "name or classname longer than {MAX_NAME_LEN} bytes"
-            )));
+            self.batch.skipped.push(skip(format!("name or classname longer than {MAX_NAME_LEN} bytes")));
             return;
         }
         let (outcome, message) = if let Some(m) = case.error {
@@ -410,9 +373,7 @@ impl State {
         } else {
             (TestOutcome::Passed, None)
         };
-        let message = message
-            .map(|m| cut(m.trim(), MAX_MESSAGE_BYTES).to_owned())
-            .filter(|m| !m.is_empty());
+        let message = message.map(|m| cut(m.trim(), MAX_MESSAGE_BYTES).to_owned()).filter(|m| !m.is_empty());
         self.batch.tests.push(TestResult {
             job: self.job.clone(),
             suite,
@@ -427,10 +388,7 @@ impl State {
 fn with_reruns(message: String, reruns: usize) -> String {
     match reruns {
         0 => message,
-        n => format!(
-            "{message} (and {n} rerun{} failed)",
-            if n == 1 { "" } else { "s" }
-        ),
+        n => format!("{message} (and {n} rerun{} failed)", if n == 1 { "" } else { "s" }),
     }
 }
 
@@ -456,15 +414,9 @@ fn attr(
 /// `time="1.25"` → 1250 ms. Tolerates thousands separators (`1,234.5`, Surefire in some
 /// locales) and a trailing `s`; anything negative, non-finite or over a year is dropped.
 fn seconds_to_ms(raw: &str) -> Option<i64> {
-    let cleaned: String = raw
-        .trim()
-        .trim_end_matches('s')
-        .chars()
-        .filter(|&c| c != ',')
-        .collect();
+    let cleaned: String = raw.trim().trim_end_matches('s').chars().filter(|&c| c != ',').collect();
     let secs: f64 = cleaned.parse().ok()?;
-    (secs.is_finite() && (0.0..=366.0 * 86400.0).contains(&secs))
-        .then(|| (secs * 1000.0).round() as i64)
+    (secs.is_finite() && (0.0..=366.0 * 86400.0).contains(&secs)).then(|| (secs * 1000.0).round() as i64)
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
@@ -515,10 +467,7 @@ impl BufRead for Counting<'_> {
     fn consume(&mut self, amt: usize) {
         // The bytes being consumed are still at the front of the inner buffer.
         if let Ok(buf) = self.inner.fill_buf() {
-            self.line += buf[..amt.min(buf.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
+            self.line += buf[..amt.min(buf.len())].iter().filter(|&&b| b == b'\n').count() as u64;
         }
         self.event_bytes += amt;
         self.inner.consume(amt);
@@ -530,13 +479,7 @@ mod tests {
     use super::*;
 
     fn opts() -> Options {
-        Options {
-            job: Some(JobKey {
-                source: "bb".into(),
-                id: "7".into(),
-            }),
-            ..Default::default()
-        }
+        Options { job: Some(JobKey { source: "bb".into(), id: "7".into() }), ..Default::default() }
     }
 
     fn run(xml: &[u8]) -> Result<ImportBatch, ImportError> {
@@ -561,27 +504,17 @@ mod tests {
                         assert_eq!(t.job, opts().job.unwrap());
                         let ms = t.duration_ms.map(|d| d.to_string()).unwrap_or("-".into());
                         let msg = t.message.as_deref().unwrap_or("-");
-                        format!("{} | {} | {:?} | {ms} | {msg}", t.suite, t.name, t.outcome)
-                            .trim()
-                            .to_owned()
+                        format!("{} | {} | {:?} | {ms} | {msg}", t.suite, t.name, t.outcome).trim().to_owned()
                     })
                     .collect();
-                lines.extend(
-                    b.skipped
-                        .iter()
-                        .map(|s| format!("skipped: {}: {}", s.at, s.reason)),
-                );
+                lines.extend(b.skipped.iter().map(|s| format!("skipped: {}: {}", s.at, s.reason)));
                 lines.join("\n")
             }
             Err(e) => format!("error: {e}"),
         };
         // One result per line of `expected`, indentation ignored; `\n` inside a message is
         // written as the escape `\\n` in the expected text.
-        let expected: Vec<String> = expected
-            .trim()
-            .lines()
-            .map(|l| l.trim().replace("\\n", "\n"))
-            .collect();
+        let expected: Vec<String> = expected.trim().lines().map(|l| l.trim().replace("\\n", "\n")).collect();
         assert_eq!(got, expected.join("\n"), "input:\n{xml}");
     }
 
@@ -667,10 +600,7 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         for (xml, want) in [
-            (
-                "",
-                "error: line 1: no <testsuites> or <testsuite> element: not a JUnit report",
-            ),
+            ("", "error: line 1: no <testsuites> or <testsuite> element: not a JUnit report"),
             (
                 "<html><body/></html>",
                 "error: line 1: root element <html> is not <testsuites> or <testsuite>: not a JUnit report",
@@ -687,53 +617,27 @@ mod tests {
                 "<testsuite><testcase name=\"a\" name=\"b\"/></testsuite>",
                 "error: line 1: broken attribute: position 18: duplicated attribute, previous declaration at position 9",
             ),
-            (
-                "<testsuite/><testsuite/>",
-                "error: line 1: a second root element after the report",
-            ),
+            ("<testsuite/><testsuite/>", "error: line 1: a second root element after the report"),
         ] {
             check(xml, want);
         }
-        let e = parse(&mut &b"<testsuite/>"[..], &Options::default(), &mut |_| {
-            Ok(())
-        })
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "junit: a JUnit report needs the job it belongs to (source and id)"
-        );
+        let e = parse(&mut &b"<testsuite/>"[..], &Options::default(), &mut |_| Ok(())).unwrap_err();
+        assert_eq!(e.to_string(), "junit: a JUnit report needs the job it belongs to (source and id)");
         let deep = "<testsuite>".to_owned() + &"<x>".repeat(MAX_DEPTH + 1);
-        check(
-            &deep,
-            &format!("error: line 1: elements nested deeper than {MAX_DEPTH}"),
-        );
+        check(&deep, &format!("error: line 1: elements nested deeper than {MAX_DEPTH}"));
     }
 
     #[test]
     fn billion_laughs_is_refused() {
-        let mut xml =
-            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
+        let mut xml = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
         for i in 1..10 {
-            let prev = if i == 1 {
-                "lol".to_owned()
-            } else {
-                format!("lol{}", i - 1)
-            };
-            xml.push_str(&format!(
-                " <!ENTITY lol{i} \"{}\">\n",
-                format!("&{prev};").repeat(10)
-            ));
+            let prev = if i == 1 { "lol".to_owned() } else { format!("lol{}", i - 1) };
+            xml.push_str(&format!(" <!ENTITY lol{i} \"{}\">\n", format!("&{prev};").repeat(10)));
         }
         xml.push_str("]>\n<testsuite name=\"&lol9;\"><testcase name=\"&lol9;\"><failure>&lol9;</failure></testcase></testsuite>");
-        check(
-            &xml,
-            "error: line 13: DOCTYPE declares entities; refused to avoid entity expansion",
-        );
+        check(&xml, "error: line 13: DOCTYPE declares entities; refused to avoid entity expansion");
         // A DOCTYPE without entities is harmless and ignored.
-        check(
-            "<!DOCTYPE testsuite><testsuite><testcase name=\"a\"/></testsuite>",
-            "| a | Passed | - | -",
-        );
+        check("<!DOCTYPE testsuite><testsuite><testcase name=\"a\"/></testsuite>", "| a | Passed | - | -");
     }
 
     #[test]
@@ -757,9 +661,7 @@ mod tests {
         let name = "n".repeat(MAX_NAME_LEN + 1);
         check(
             &format!("<testsuite><testcase name=\"{name}\"/></testsuite>"),
-            &format!(
-                "skipped: line 1: testcase #1: name or classname longer than {MAX_NAME_LEN} bytes"
-            ),
+            &format!("skipped: line 1: testcase #1: name or classname longer than {MAX_NAME_LEN} bytes"),
         );
     }
 

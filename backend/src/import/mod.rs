@@ -15,8 +15,8 @@ pub mod jenkins;
 pub mod junit;
 pub mod run;
 
-use common::records::{JobKey, MetricSample, TestResult};
 use common::Job;
+use common::records::{JobKey, MetricSample, TestResult};
 
 /// What a parser produced from (part of) one input.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -105,7 +105,11 @@ impl<R: std::io::Read> std::io::Read for Limited<R> {
 /// Adds a tag unless it could never pass validation or carries nothing (empty key or
 /// value, key or value over [`common::job::MAX_NAME_LEN`]): one runaway property (a commit
 /// message, say) should not cost the whole job.
-pub(crate) fn insert_tag(tags: &mut std::collections::BTreeMap<String, String>, key: &str, value: impl Into<String>) {
+pub(crate) fn insert_tag(
+    tags: &mut std::collections::BTreeMap<String, String>,
+    key: &str,
+    value: impl Into<String>,
+) {
     let value = value.into();
     let fits = |s: &str| !s.is_empty() && s.len() <= common::job::MAX_NAME_LEN;
     if fits(key) && fits(&value) {

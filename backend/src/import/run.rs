@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{buildapi, buildbot, buildstats, csv, github, gitlab, influx, jenkins, junit};
 use super::{ImportBatch, ImportError, Options, Skipped};
+use super::{buildapi, buildbot, buildstats, csv, github, gitlab, influx, jenkins, junit};
 use crate::store::{Counts, Records, Store, WriteReport};
 
 /// The input formats, as named in `buildscope import KIND` and `/api/v1/import/KIND`.
@@ -96,7 +96,12 @@ impl std::str::FromStr for Kind {
 
 /// Builds importer options from the parameters the CLI and the HTTP endpoints share:
 /// `source`, `job` (as `SOURCE/ID`) and `precision`.
-pub fn options(origin: &str, source: Option<String>, job: Option<&str>, precision: Option<&str>) -> Result<Options, String> {
+pub fn options(
+    origin: &str,
+    source: Option<String>,
+    job: Option<&str>,
+    precision: Option<&str>,
+) -> Result<Options, String> {
     let job = match job {
         None => None,
         Some(key) => {
@@ -107,7 +112,8 @@ pub fn options(origin: &str, source: Option<String>, job: Option<&str>, precisio
             Some(common::records::JobKey { source: source.to_owned(), id: id.to_owned() })
         }
     };
-    let precision = influx::Precision::parse(precision.unwrap_or("ns")).map_err(|e| format!("precision: {e}"))?;
+    let precision =
+        influx::Precision::parse(precision.unwrap_or("ns")).map_err(|e| format!("precision: {e}"))?;
     Ok(Options {
         origin: origin.to_owned(),
         source,
@@ -139,8 +145,13 @@ pub struct ImportReport {
 
 impl ImportReport {
     fn add(&mut self, batch: &ImportBatch, written: WriteReport) {
-        self.read += (batch.jobs.len() + batch.tests.len() + batch.samples.len() + batch.skipped.len()) as u64;
-        for (total, part) in [(&mut self.jobs, written.jobs), (&mut self.tests, written.tests), (&mut self.samples, written.samples)] {
+        self.read +=
+            (batch.jobs.len() + batch.tests.len() + batch.samples.len() + batch.skipped.len()) as u64;
+        for (total, part) in [
+            (&mut self.jobs, written.jobs),
+            (&mut self.tests, written.tests),
+            (&mut self.samples, written.samples),
+        ] {
             total.inserted += part.inserted;
             total.updated += part.updated;
         }
@@ -193,9 +204,12 @@ pub async fn import<R: BufRead + Send + 'static>(
 pub async fn import_with(
     store: Arc<dyn Store>,
     opts: Options,
-    parse: impl FnOnce(&Options, &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>) -> Result<(), ImportError>
-        + Send
-        + 'static,
+    parse: impl FnOnce(
+        &Options,
+        &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
+    ) -> Result<(), ImportError>
+    + Send
+    + 'static,
 ) -> ImportReport {
     let handle = tokio::runtime::Handle::current();
     let joined = tokio::task::spawn_blocking(move || {
@@ -211,7 +225,10 @@ pub async fn import_with(
         report
     })
     .await;
-    joined.unwrap_or_else(|e| ImportReport { error: Some(format!("importer crashed: {e}")), ..Default::default() })
+    joined.unwrap_or_else(|e| ImportReport {
+        error: Some(format!("importer crashed: {e}")),
+        ..Default::default()
+    })
 }
 
 /// Writes batches produced elsewhere (the Buildbot pull, a push hook).

@@ -3,17 +3,17 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use common::api::ErrorDetail;
 use serde::Serialize;
 
-use super::jobs::body_error;
 use super::AppState;
+use super::jobs::body_error;
 use crate::error::ApiError;
 use crate::import::buildbot;
 use crate::import::run::{self, ImportReport, Kind};
@@ -41,7 +41,11 @@ fn answer(report: ImportReport) -> Response {
     }
 }
 
-fn options(kind: &str, q: &HashMap<String, String>, source_key: &str) -> Result<crate::import::Options, ApiError> {
+fn options(
+    kind: &str,
+    q: &HashMap<String, String>,
+    source_key: &str,
+) -> Result<crate::import::Options, ApiError> {
     run::options(
         &format!("{kind} upload"),
         q.get(source_key).filter(|s| !s.is_empty()).cloned(),

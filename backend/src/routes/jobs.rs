@@ -2,12 +2,12 @@
 
 use std::time::Instant;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use common::api::{IngestReport, JobsFormat};
 use common::{Job, TimeRange};
 
@@ -58,9 +58,11 @@ impl ListParams {
                 "to" => to = value.into_owned(),
                 "source" => sources.extend(value.split(',').filter(|s| !s.is_empty()).map(str::to_owned)),
                 "format" => {
-                    format = serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| {
-                        ApiError::BadQuery(format!("format: `{value}` is not one of columnar, json, csv"))
-                    })?
+                    format = serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(
+                        |_| {
+                            ApiError::BadQuery(format!("format: `{value}` is not one of columnar, json, csv"))
+                        },
+                    )?
                 }
                 // The browser keeps its whole view in the URL and may pass it along; what
                 // the server does not narrow by, it ignores.
@@ -137,7 +139,8 @@ mod tests {
     #[test]
     fn list_params() {
         let now = 1_710_000_000_000;
-        let p = ListParams::parse(Some("from=now-1d&to=now&source=a,b&source=c&format=csv&view=pivot"), now).unwrap();
+        let p = ListParams::parse(Some("from=now-1d&to=now&source=a,b&source=c&format=csv&view=pivot"), now)
+            .unwrap();
         assert_eq!(p.query.range, TimeRange { from_ms: now - 86_400_000, to_ms: now });
         assert_eq!(p.query.sources, ["a", "b", "c"]);
         assert_eq!(p.format, JobsFormat::Csv);

@@ -61,7 +61,9 @@ pub struct Counts {
 
 impl std::ops::AddAssign for WriteReport {
     fn add_assign(&mut self, other: WriteReport) {
-        for (a, b) in [(&mut self.jobs, other.jobs), (&mut self.tests, other.tests), (&mut self.samples, other.samples)] {
+        for (a, b) in
+            [(&mut self.jobs, other.jobs), (&mut self.tests, other.tests), (&mut self.samples, other.samples)]
+        {
             a.inserted += b.inserted;
             a.updated += b.updated;
         }

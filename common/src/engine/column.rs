@@ -25,9 +25,9 @@ impl<'a> Source<'a> {
                 reported: table.metric(CPU_SECONDS_METRIC).map(|m| &m.values[..]),
                 run: &table.run,
             },
-            Value::Metric(name) => {
-                Source::Metric(&table.metric(name).ok_or_else(|| QueryError::UnknownMetric(name.clone()))?.values)
-            }
+            Value::Metric(name) => Source::Metric(
+                &table.metric(name).ok_or_else(|| QueryError::UnknownMetric(name.clone()))?.values,
+            ),
         })
     }
 

@@ -40,7 +40,9 @@ pub fn lttb(points: &[Point], threshold: usize) -> Vec<Point> {
         let mut best = None;
         let mut best_area = -1.0;
         for &p in &points[bucket(i)] {
-            let area = ((previous.0 - mean_x) * (p.1 - previous.1) - (previous.0 - p.0) * (mean_y - previous.1)).abs();
+            let area = ((previous.0 - mean_x) * (p.1 - previous.1)
+                - (previous.0 - p.0) * (mean_y - previous.1))
+                .abs();
             if area > best_area {
                 best_area = area;
                 best = Some(p);

@@ -80,7 +80,8 @@ pub fn select(table: &JobTable, filters: &[Filter]) -> Result<Selection, QueryEr
 /// selection's filters plus `more`, at the cost of walking the selected rows only.
 pub fn refine(table: &JobTable, selection: &Selection, more: &[Filter]) -> Result<Selection, QueryError> {
     let tests = more.iter().map(|f| Test::compile(table, f)).collect::<Result<Vec<_>, _>>()?;
-    let rows = selection.rows.iter().copied().filter(|&r| tests.iter().all(|t| t.passes(r as usize))).collect();
+    let rows =
+        selection.rows.iter().copied().filter(|&r| tests.iter().all(|t| t.passes(r as usize))).collect();
     Ok(Selection { rows })
 }
 

@@ -79,17 +79,27 @@ impl State {
         for &g in &groups.of_row {
             rows[g as usize] += 1;
         }
-        let mut state =
-            State { rows, moments: HashMap::new(), quantiles: HashMap::new(), classes: None, distinct: HashMap::new() };
+        let mut state = State {
+            rows,
+            moments: HashMap::new(),
+            quantiles: HashMap::new(),
+            classes: None,
+            distinct: HashMap::new(),
+        };
         let mut quantile_ps: HashMap<usize, Vec<f64>> = HashMap::new();
         for k in kernels {
             match *k {
                 Kernel::Present(v) | Kernel::Sum(v) | Kernel::Mean(v) | Kernel::Min(v) | Kernel::Max(v) => {
-                    state.moments.entry(v).or_insert_with(|| Moments::new(&inputs.values[v], &groups.of_row, n));
+                    state
+                        .moments
+                        .entry(v)
+                        .or_insert_with(|| Moments::new(&inputs.values[v], &groups.of_row, n));
                 }
                 Kernel::StddevPop(v) | Kernel::StddevSamp(v) => {
-                    let m =
-                        state.moments.entry(v).or_insert_with(|| Moments::new(&inputs.values[v], &groups.of_row, n));
+                    let m = state
+                        .moments
+                        .entry(v)
+                        .or_insert_with(|| Moments::new(&inputs.values[v], &groups.of_row, n));
                     if m.m2.is_none() {
                         m.add_spread(&inputs.values[v], &groups.of_row);
                     }
@@ -372,10 +382,11 @@ fn distinct(inputs: &Inputs, groups: &Groups, d: usize) -> Vec<u64> {
     let column = &inputs.table.dims[d];
     let card = column.values.len();
     let mut counts = vec![0u64; groups.len()];
-    let pairs = inputs.rows.iter().zip(&groups.of_row).filter_map(|(&r, &g)| match column.codes.get(r as usize) {
-        0 => None,
-        c => Some((g as usize, c as usize)),
-    });
+    let pairs =
+        inputs.rows.iter().zip(&groups.of_row).filter_map(|(&r, &g)| match column.codes.get(r as usize) {
+            0 => None,
+            c => Some((g as usize, c as usize)),
+        });
     if groups.len().saturating_mul(card) <= 1 << 24 {
         let mut seen = vec![0u64; (groups.len() * card).div_ceil(64)];
         for (g, c) in pairs {

@@ -220,8 +220,9 @@ fn retain<T: Copy>(v: &[T], mask: &[bool]) -> Vec<T> {
 /// total and an unstable sort is deterministic.
 fn sort(answer: &mut Answer, sort: Sort) {
     let keys = &answer.keys;
-    let by_key =
-        |a: usize, b: usize| keys.iter().map(|k| k[a].cmp(&k[b])).find(|o| o.is_ne()).unwrap_or(Ordering::Equal);
+    let by_key = |a: usize, b: usize| {
+        keys.iter().map(|k| k[a].cmp(&k[b])).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+    };
     let mut order: Vec<usize> = (0..answer.len()).collect();
     match sort.by {
         SortBy::Key if sort.descending => order.sort_unstable_by(|&a, &b| by_key(b, a)),

@@ -149,8 +149,11 @@ impl<'a> Plan<'a> {
             for (at, &c) in used.iter().enumerate() {
                 index[c as usize] = at as u32;
             }
-            columns
-                .push(keys.iter().map(|k| special(k[i]).unwrap_or_else(|| Key::Value(index[k[i] as usize]))).collect());
+            columns.push(
+                keys.iter()
+                    .map(|k| special(k[i]).unwrap_or_else(|| Key::Value(index[k[i] as usize])))
+                    .collect(),
+            );
             let labels = used.iter().map(|&c| column.values[c as usize].to_owned()).collect();
             parts.push(Part::Dim { name: column.name.clone(), labels });
         }

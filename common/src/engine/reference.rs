@@ -155,10 +155,14 @@ fn measure(js: &[&Job], m: &Measure) -> Option<f64> {
             .iter()
             .map(|j| j.result)
             .filter(|r| {
-                matches!(r, JobResult::Success | JobResult::Warnings | JobResult::Failure | JobResult::Exception)
+                matches!(
+                    r,
+                    JobResult::Success | JobResult::Warnings | JobResult::Failure | JobResult::Exception
+                )
             })
             .collect();
-        (!decided.is_empty()).then(|| decided.iter().filter(|r| pick(**r)).count() as f64 / decided.len() as f64)
+        (!decided.is_empty())
+            .then(|| decided.iter().filter(|r| pick(**r)).count() as f64 / decided.len() as f64)
     };
     let spread = |v: &Value, ddof: usize| {
         let xs = values(v);

@@ -18,7 +18,14 @@ use crate::job::{Job, JobResult};
 const BASE_MS: i64 = 1_700_000_000_000;
 const DAY_MS: i64 = 86_400_000;
 
-fn job(id: usize, builder: &str, worker: Option<&str>, result: JobResult, started_s: i64, run_s: Option<i64>) -> Job {
+fn job(
+    id: usize,
+    builder: &str,
+    worker: Option<&str>,
+    result: JobResult,
+    started_s: i64,
+    run_s: Option<i64>,
+) -> Job {
     let mut j: Job = serde_json::from_str(&format!(
         r#"{{"source":"s","id":{id},"builder":"{builder}","result":"{}","started_at":{}}}"#,
         result.as_str(),
@@ -45,8 +52,10 @@ fn check(jobs: &[Job], query: Query, expected: &[Expected]) {
             (labels, answer.rows[g], answer.values.iter().map(|v| v[g]).collect())
         })
         .collect();
-    let want: Vec<Row> =
-        expected.iter().map(|(k, n, v)| (k.iter().map(|s| s.to_string()).collect(), *n, v.to_vec())).collect();
+    let want: Vec<Row> = expected
+        .iter()
+        .map(|(k, n, v)| (k.iter().map(|s| s.to_string()).collect(), *n, v.to_vec()))
+        .collect();
     assert_eq!(got, want, "{query:?}");
 }
 
@@ -65,7 +74,10 @@ fn results_farm() -> Vec<Job> {
 fn success_rate_leaves_out_undecided_jobs() {
     // success, warnings | failure, exception decide; skipped, retry, cancelled, running and
     // pending do not.
-    let q = Query { measures: vec![Measure::Count, Measure::SuccessRate, Measure::FailureRate], ..Query::default() };
+    let q = Query {
+        measures: vec![Measure::Count, Measure::SuccessRate, Measure::FailureRate],
+        ..Query::default()
+    };
     check(&results_farm(), q, &[(&[], 9, &[Some(9.0), Some(0.5), Some(0.5)])]);
     let only_cancelled = [job(1, "b", None, JobResult::Cancelled, 0, Some(5))];
     let q = Query { measures: vec![Measure::SuccessRate], ..Query::default() };
@@ -91,7 +103,11 @@ fn moments_of_known_values() {
         ..Query::default()
     };
     let p90 = 7.0 + 0.3 * 2.0; // h = 0.9 · 7 = 6.3 between 7 and 9
-    check(&jobs, q, &[(&[], 8, &[Some(40.0), Some(5.0), Some(2.0), Some(9.0), Some(2.0), Some(4.5), Some(p90)])]);
+    check(
+        &jobs,
+        q,
+        &[(&[], 8, &[Some(40.0), Some(5.0), Some(2.0), Some(9.0), Some(2.0), Some(4.5), Some(p90)])],
+    );
     let q = Query { measures: vec![Measure::StddevSamp(d()), Measure::StddevPop(d())], ..Query::default() };
     check(&jobs[..1], q.clone(), &[(&[], 1, &[None, Some(0.0)])]);
     check(&[], q, &[(&[], 0, &[None, None])]);
@@ -136,7 +152,11 @@ fn pivot_with_totals_and_top_k() {
     check(
         &farm,
         q,
-        &[(&["cancelled"], 1, &[Some(70.0)]), (&["retry"], 1, &[Some(60.0)]), (&["(other)"], 7, &[Some(50.0)])],
+        &[
+            (&["cancelled"], 1, &[Some(70.0)]),
+            (&["retry"], 1, &[Some(60.0)]),
+            (&["(other)"], 7, &[Some(50.0)]),
+        ],
     );
 }
 
@@ -156,7 +176,8 @@ fn filters_and_names() {
     let t = |h: i64| Some(BASE_MS + h * 3_600_000);
     assert_eq!(count(vec![Filter::Time { field: TimeField::Time, from_ms: t(2), to_ms: t(4) }]), 3);
     assert_eq!(count(vec![Filter::Time { field: TimeField::Finished, from_ms: None, to_ms: t(1) }]), 1);
-    let err = run(&JobTable::from_jobs(&farm), &Query { dims: vec![s("nope")], ..Query::default() }).unwrap_err();
+    let err =
+        run(&JobTable::from_jobs(&farm), &Query { dims: vec![s("nope")], ..Query::default() }).unwrap_err();
     assert_eq!(err, QueryError::UnknownDim(s("nope")));
     let q: Query = serde_json::from_str(
         r#"{"filters":[{"op":"in","dim":"worker","values":["w"]}],"dims":["builder"],"bucket":"week",
@@ -173,8 +194,13 @@ const DIMS: [&str; 7] = ["builder", "worker", "tag.os", "result", "project", "re
 const POOL: [&str; 12] = ["", "b0", "b1", "w0", "w2", "linux", "mac", "success", "failure", "p", "r1", "a"];
 
 fn arb_job() -> impl Strategy<Value = Job> {
-    let names =
-        (0..2usize, 0..4usize, prop::option::of(0..3usize), prop::option::of(0..2usize), prop::option::of(0..4usize));
+    let names = (
+        0..2usize,
+        0..4usize,
+        prop::option::of(0..3usize),
+        prop::option::of(0..2usize),
+        prop::option::of(0..4usize),
+    );
     let times = (0..5u8, 0..90 * 86_400i64, 0..2i64, 0..900_000i64, 0..7_200_000i64);
     let extra = (
         0..9u8,
@@ -271,7 +297,11 @@ fn arb_filter() -> impl Strategy<Value = Filter> {
         (dim, prop::sample::select(&["", "b", "W", "inu", "x", "1"][..]))
             .prop_map(|(dim, t)| Filter::Contains { dim, text: t.into() }),
         (arb_value(), bound.clone(), bound).prop_map(|(value, min, max)| Filter::Range { value, min, max }),
-        (field, instant.clone(), instant).prop_map(|(field, from_ms, to_ms)| Filter::Time { field, from_ms, to_ms }),
+        (field, instant.clone(), instant).prop_map(|(field, from_ms, to_ms)| Filter::Time {
+            field,
+            from_ms,
+            to_ms
+        }),
     ]
 }
 

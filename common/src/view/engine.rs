@@ -36,8 +36,11 @@ impl ViewState {
     /// error naming the key and what the table has.
     pub fn to_engine_query(&self, table: &JobTable, now_ms: i64) -> Result<Query, ViewError> {
         let range = self.time_range(now_ms)?;
-        let mut filters =
-            vec![Filter::Time { field: TimeField::Time, from_ms: Some(range.from_ms), to_ms: Some(range.to_ms) }];
+        let mut filters = vec![Filter::Time {
+            field: TimeField::Time,
+            from_ms: Some(range.from_ms),
+            to_ms: Some(range.to_ms),
+        }];
         for f in &self.filters {
             let name = f.dim.name();
             for (prefix, values) in [("var", &f.include), ("not", &f.exclude)] {
@@ -47,11 +50,20 @@ impl ViewState {
                 let key = format!("{prefix}-{name}");
                 check_dim(table, &f.dim, &key, &values[0])?;
                 let (dim, values) = (name.clone().into_owned(), values.clone());
-                filters.push(if prefix == "var" { Filter::In { dim, values } } else { Filter::NotIn { dim, values } });
+                filters.push(if prefix == "var" {
+                    Filter::In { dim, values }
+                } else {
+                    Filter::NotIn { dim, values }
+                });
             }
         }
         for r in &self.ranges {
-            check_value(table, &r.value, &format!("range-{}", value_name(&r.value)), &super::url::range_text(r))?;
+            check_value(
+                table,
+                &r.value,
+                &format!("range-{}", value_name(&r.value)),
+                &super::url::range_text(r),
+            )?;
             filters.push(Filter::Range { value: r.value.clone(), min: r.min, max: r.max });
         }
         if self.measure == ViewMeasure::Failures {
@@ -175,7 +187,11 @@ fn check_dim(table: &JobTable, dim: &Dim, key: &str, value: &str) -> Result<(), 
         return Ok(());
     }
     let names: Vec<&str> = table.dims.iter().map(|d| d.name.as_str()).collect();
-    Err(ViewError::new(key, value, format!("no loaded job has `{dim}`; the dimensions are {}", names.join(", "))))
+    Err(ViewError::new(
+        key,
+        value,
+        format!("no loaded job has `{dim}`; the dimensions are {}", names.join(", ")),
+    ))
 }
 
 fn check_value(table: &JobTable, value: &Value, key: &str, text: &str) -> Result<(), ViewError> {
@@ -226,7 +242,11 @@ mod tests {
         let q = v.to_engine_query(&table, now).unwrap();
         let want = Query {
             filters: vec![
-                Filter::Time { field: TimeField::Time, from_ms: Some(now - 7 * 86_400_000), to_ms: Some(now) },
+                Filter::Time {
+                    field: TimeField::Time,
+                    from_ms: Some(now - 7 * 86_400_000),
+                    to_ms: Some(now),
+                },
                 Filter::In { dim: "worker".into(), values: vec!["a".into(), "b".into()] },
                 Filter::NotIn { dim: "result".into(), values: vec!["cancelled".into()] },
                 Filter::Range { value: Value::Duration, min: Some(60.0), max: None },
@@ -254,7 +274,9 @@ mod tests {
         );
         let failed = engine::select(&table, &q.filters).unwrap().len();
         let by_hand = (0..table.len)
-            .filter(|&r| table.result(r).is_failed() && table.time[r] >= now - 30 * 86_400_000 && table.time[r] <= now)
+            .filter(|&r| {
+                table.result(r).is_failed() && table.time[r] >= now - 30 * 86_400_000 && table.time[r] <= now
+            })
             .count();
         assert!(failed > 0);
         assert_eq!(failed, by_hand);

@@ -19,7 +19,12 @@ fn dim() -> impl Strategy<Value = Dim> {
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    prop_oneof![Just(Value::Duration), Just(Value::QueueWait), Just(Value::CpuSeconds), name().prop_map(Value::Metric)]
+    prop_oneof![
+        Just(Value::Duration),
+        Just(Value::QueueWait),
+        Just(Value::CpuSeconds),
+        name().prop_map(Value::Metric)
+    ]
 }
 
 fn bound() -> impl Strategy<Value = Option<f64>> {
@@ -117,18 +122,8 @@ fn view_state() -> impl Strategy<Value = ViewState> {
         proptest::collection::vec(text(), 0..3),
         prop_oneof![Just(1u32), 1..=u32::MAX],
     )
-        .prop_map(|((from, to), filters, ranges, measure, group, bucket, view, sort, hidden, page)| ViewState {
-            from,
-            to,
-            filters,
-            ranges,
-            measure,
-            group,
-            bucket,
-            view,
-            sort,
-            hidden,
-            page,
+        .prop_map(|((from, to), filters, ranges, measure, group, bucket, view, sort, hidden, page)| {
+            ViewState { from, to, filters, ranges, measure, group, bucket, view, sort, hidden, page }
         })
 }
 

@@ -37,7 +37,10 @@ fn bare_url_is_the_default_view() {
     check("?", |_| {}, "");
     let v = ViewState::default();
     assert_eq!((v.from.as_str(), v.to.as_str()), ("now-30d", "now"));
-    assert_eq!((v.measure, v.bucket, v.view, v.page), (ViewMeasure::Count, Some(TimeBucket::Day), ViewKind::Line, 1));
+    assert_eq!(
+        (v.measure, v.bucket, v.view, v.page),
+        (ViewMeasure::Count, Some(TimeBucket::Day), ViewKind::Line, 1)
+    );
     // Spelling out a default writes nothing.
     check("from=now-30d&to=now&measure=count&bucket=day&view=line&page=1", |_| {}, "");
 }
@@ -51,7 +54,11 @@ fn time_range() {
         "from=now-1M/M&to=now-1M/M",
     );
     check("from=1709251200000", |v| v.from = "1709251200000".into(), "from=1709251200000");
-    check("from=2024-03-01T00:00:00Z", |v| v.from = "2024-03-01T00:00:00Z".into(), "from=2024-03-01T00:00:00Z");
+    check(
+        "from=2024-03-01T00:00:00Z",
+        |v| v.from = "2024-03-01T00:00:00Z".into(),
+        "from=2024-03-01T00:00:00Z",
+    );
     // A literal `+` is a space in a query string; an offset must be written %2B.
     check(
         "from=2024-03-01T00:00:00%2B01:00",
@@ -59,7 +66,10 @@ fn time_range() {
         "from=2024-03-01T00:00:00%2B01:00",
     );
     let range = ViewState::from_query_string("from=now-7d").unwrap().time_range(1_710_000_000_000).unwrap();
-    assert_eq!(range, crate::TimeRange { from_ms: 1_710_000_000_000 - 7 * 86_400_000, to_ms: 1_710_000_000_000 });
+    assert_eq!(
+        range,
+        crate::TimeRange { from_ms: 1_710_000_000_000 - 7 * 86_400_000, to_ms: 1_710_000_000_000 }
+    );
 }
 
 #[test]
@@ -99,8 +109,16 @@ fn dimension_filters() {
         |v| v.filters = vec![inc(Dim::Branch, &["a&b=c,d!e"])],
         "var-branch=a%26b%3Dc%2Cd!e",
     );
-    check("var-branch=1%2B1%25%23", |v| v.filters = vec![inc(Dim::Branch, &["1+1%#"])], "var-branch=1%2B1%25%23");
-    check("var-branch=release/1.0", |v| v.filters = vec![inc(Dim::Branch, &["release/1.0"])], "var-branch=release/1.0");
+    check(
+        "var-branch=1%2B1%25%23",
+        |v| v.filters = vec![inc(Dim::Branch, &["1+1%#"])],
+        "var-branch=1%2B1%25%23",
+    );
+    check(
+        "var-branch=release/1.0",
+        |v| v.filters = vec![inc(Dim::Branch, &["release/1.0"])],
+        "var-branch=release/1.0",
+    );
     // A tag key with `=` and `&` is encoded in the key.
     check("var-tag.a%3Db%26c=1", |v| v.filters = vec![inc(tag("a=b&c"), &["1"])], "var-tag.a%3Db%26c=1");
     // Unicode, encoded or raw; a stray `%` is itself.
@@ -122,7 +140,10 @@ fn numeric_ranges() {
     );
     check(
         "range-metric.size=..1e9&range-queue_wait=1.5..2.5",
-        |v| v.ranges = vec![range(Value::QueueWait, Some(1.5), Some(2.5)), range(metric("size"), None, Some(1e9))],
+        |v| {
+            v.ranges =
+                vec![range(Value::QueueWait, Some(1.5), Some(2.5)), range(metric("size"), None, Some(1e9))]
+        },
         "range-queue_wait=1.5..2.5&range-metric.size=..1000000000",
     );
     check(
@@ -160,7 +181,11 @@ fn measure_group_bucket_view() {
     check("measure=cpu_hours", |v| v.measure = ViewMeasure::CpuHours, "measure=cpu_hours");
     check("measure=failures", |v| v.measure = ViewMeasure::Failures, "measure=failures");
     check("group=worker,builder", |v| v.group = vec![Dim::Worker, Dim::Builder], "group=worker,builder");
-    check("group=tag.a%2Cb,tag.MACHINE", |v| v.group = vec![tag("a,b"), tag("MACHINE")], "group=tag.a%2Cb,tag.MACHINE");
+    check(
+        "group=tag.a%2Cb,tag.MACHINE",
+        |v| v.group = vec![tag("a,b"), tag("MACHINE")],
+        "group=tag.a%2Cb,tag.MACHINE",
+    );
     check("group=", |_| {}, "");
     check("bucket=none", |v| v.bucket = None, "bucket=none");
     check("bucket=week", |v| v.bucket = Some(TimeBucket::Week), "bucket=week");

@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    Dim, RangeFilter, SortKey, Stat, TimeBucket, ViewError, ViewKind, ViewMeasure, ViewSort, ViewState, parse_value,
-    value_name,
+    Dim, RangeFilter, SortKey, Stat, TimeBucket, ViewError, ViewKind, ViewMeasure, ViewSort, ViewState,
+    parse_value, value_name,
 };
 use crate::job::JobResult;
 use crate::time::parse_time_expr;
@@ -108,16 +108,18 @@ impl ViewState {
                     view.bucket = *b;
                 }
                 "view" => {
-                    view.view = ViewKind::ALL
-                        .into_iter()
-                        .find(|k| k.as_str() == value)
-                        .ok_or_else(|| bad(&format!("one of {}", ViewKind::ALL.map(ViewKind::as_str).join(", "))))?;
+                    view.view = ViewKind::ALL.into_iter().find(|k| k.as_str() == value).ok_or_else(|| {
+                        bad(&format!("one of {}", ViewKind::ALL.map(ViewKind::as_str).join(", ")))
+                    })?;
                 }
                 "sort" => view.sort = Some(parse_sort(&value).ok_or_else(|| bad(&sort_expected()))?),
                 "hide" => view.hidden.push(value),
                 "page" => {
-                    view.page =
-                        value.parse().ok().filter(|&p| p >= 1).ok_or_else(|| bad("a page number, 1 or more"))?;
+                    view.page = value
+                        .parse()
+                        .ok()
+                        .filter(|&p| p >= 1)
+                        .ok_or_else(|| bad("a page number, 1 or more"))?;
                 }
                 _ => {
                     if let Some((prefix, name)) = key.split_once('-')
@@ -147,7 +149,13 @@ fn pair(out: &mut String, key: &str, value: &str) {
 }
 
 /// `var-DIM`, `not-DIM` and `range-VALUE`.
-fn read_prefixed(view: &mut ViewState, prefix: &str, name: &str, key: &str, value: String) -> Result<(), ViewError> {
+fn read_prefixed(
+    view: &mut ViewState,
+    prefix: &str,
+    name: &str,
+    key: &str,
+    value: String,
+) -> Result<(), ViewError> {
     if prefix == "range" {
         let v = parse_value(name).ok_or_else(|| {
             ViewError::new(
@@ -171,7 +179,11 @@ fn read_prefixed(view: &mut ViewState, prefix: &str, name: &str, key: &str, valu
         return Ok(());
     }
     let dim = Dim::parse(name).ok_or_else(|| {
-        ViewError::new(key, &value, format!("`{name}` is not a dimension: use {prefix}-DIM with DIM {DIMS_EXPECTED}"))
+        ViewError::new(
+            key,
+            &value,
+            format!("`{name}` is not a dimension: use {prefix}-DIM with DIM {DIMS_EXPECTED}"),
+        )
     })?;
     if dim == Dim::Result && value.parse::<JobResult>().is_err() {
         let names = JobResult::ALL.map(JobResult::as_str).join(", ");
@@ -185,11 +197,16 @@ fn read_prefixed(view: &mut ViewState, prefix: &str, name: &str, key: &str, valu
 fn measure_expected() -> String {
     let plain: Vec<&str> = ViewMeasure::PLAIN.iter().map(|(n, _)| *n).collect();
     let stats = Stat::ALL.map(Stat::as_str).join(", ");
-    format!("one of {}, or STAT(VALUE) with STAT one of {stats} and VALUE {VALUES_EXPECTED}", plain.join(", "))
+    format!(
+        "one of {}, or STAT(VALUE) with STAT one of {stats} and VALUE {VALUES_EXPECTED}",
+        plain.join(", ")
+    )
 }
 
 fn sort_expected() -> String {
-    format!("`-` for descending, then key, measure, time, a value ({VALUES_EXPECTED}) or a dimension ({DIMS_EXPECTED})")
+    format!(
+        "`-` for descending, then key, measure, time, a value ({VALUES_EXPECTED}) or a dimension ({DIMS_EXPECTED})"
+    )
 }
 
 fn parse_measure(text: &str) -> Option<ViewMeasure> {
@@ -206,7 +223,8 @@ fn parse_group(raw: &str) -> Result<Vec<Dim>, String> {
     let mut group = Vec::new();
     for item in raw.split(',').filter(|_| !raw.is_empty()) {
         let name = decode(item);
-        let dim = Dim::parse(&name).ok_or_else(|| format!("`{name}` is not a dimension: use {DIMS_EXPECTED}"))?;
+        let dim =
+            Dim::parse(&name).ok_or_else(|| format!("`{name}` is not a dimension: use {DIMS_EXPECTED}"))?;
         if group.contains(&dim) {
             return Err(format!("`{name}` is given twice"));
         }

@@ -120,10 +120,16 @@ impl Uints<'_> {
         match self.width {
             1 => self.bytes.iter().map(|&b| f(u64::from(b))).collect(),
             2 => self.bytes.chunks_exact(2).map(|c| f(u64::from(u16::from_le_bytes([c[0], c[1]])))).collect(),
-            4 => {
-                self.bytes.chunks_exact(4).map(|c| f(u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))).collect()
-            }
-            _ => self.bytes.chunks_exact(8).map(|c| f(u64::from_le_bytes(c.try_into().expect("8 bytes")))).collect(),
+            4 => self
+                .bytes
+                .chunks_exact(4)
+                .map(|c| f(u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
+                .collect(),
+            _ => self
+                .bytes
+                .chunks_exact(8)
+                .map(|c| f(u64::from_le_bytes(c.try_into().expect("8 bytes"))))
+                .collect(),
         }
     }
 

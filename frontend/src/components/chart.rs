@@ -42,10 +42,7 @@ pub fn DailyChart(
     });
 
     let resize = window_event_listener(ev::resize, move |_| {
-        if let Some(chart) = container
-            .get_untracked()
-            .and_then(|el| get_instance_by_dom(&el))
-        {
+        if let Some(chart) = container.get_untracked().and_then(|el| get_instance_by_dom(&el)) {
             chart.resize();
         }
     });
@@ -61,14 +58,9 @@ pub fn DailyChart(
 /// minutes (`null` for days with no finished job); x-axis labels are `YYYY-MM-DD`.
 pub fn daily_chart(points: &[DailyPoint]) -> Chart {
     let days: Vec<String> = points.iter().map(|p| utc_date(p.day_ms)).collect();
-    let jobs: Vec<i64> = points
-        .iter()
-        .map(|p| i64::try_from(p.jobs).unwrap_or(i64::MAX))
-        .collect();
-    let median_minutes: Vec<Option<f64>> = points
-        .iter()
-        .map(|p| p.median_duration_s.map(|s| s / 60.0))
-        .collect();
+    let jobs: Vec<i64> = points.iter().map(|p| i64::try_from(p.jobs).unwrap_or(i64::MAX)).collect();
+    let median_minutes: Vec<Option<f64>> =
+        points.iter().map(|p| p.median_duration_s.map(|s| s / 60.0)).collect();
     Chart::new()
         .animation(false)
         .color(vec![Color::from("#5b8def"), Color::from("#e8833a")])
@@ -76,18 +68,8 @@ pub fn daily_chart(points: &[DailyPoint]) -> Chart {
         .legend(Legend::new().top(0))
         .grid(Grid::new().left(56).right(64).top(48).bottom(40))
         .x_axis(Axis::new().type_(AxisType::Category).data(days))
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("Jobs")
-                .min_interval(1),
-        )
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("Median (min)")
-                .split_number(5),
-        )
+        .y_axis(Axis::new().type_(AxisType::Value).name("Jobs").min_interval(1))
+        .y_axis(Axis::new().type_(AxisType::Value).name("Median (min)").split_number(5))
         .series(Bar::new().name("Jobs per day").data(jobs))
         .series(
             Line::new()
@@ -101,8 +83,7 @@ pub fn daily_chart(points: &[DailyPoint]) -> Chart {
 /// Draws `chart` into `element`, reusing the ECharts instance already there.
 fn draw(element: &web_sys::Element, chart: &Chart) -> Result<(), String> {
     let json = serde_json::to_string(chart).map_err(|e| e.to_string())?;
-    let option =
-        js_sys::JSON::parse(&json).map_err(|_| "the chart option is not valid JSON".to_owned())?;
+    let option = js_sys::JSON::parse(&json).map_err(|_| "the chart option is not valid JSON".to_owned())?;
     // Round what the tooltip shows; the data itself stays exact.
     if let Ok(tooltip) = js_sys::Reflect::get(&option, &"tooltip".into()) {
         let round = js_sys::Function::new_with_args(
@@ -113,9 +94,7 @@ fn draw(element: &web_sys::Element, chart: &Chart) -> Result<(), String> {
     }
     let instance = match get_instance_by_dom(element) {
         Some(instance) => instance,
-        None => {
-            init(element).map_err(|_| "The chart library (ECharts) did not load.".to_owned())?
-        }
+        None => init(element).map_err(|_| "The chart library (ECharts) did not load.".to_owned())?,
     };
     instance.set_option(&option, true);
     Ok(())

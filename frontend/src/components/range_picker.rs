@@ -4,12 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_query_map};
 
 /// The presets offered: label and the Grafana `from` expression (`to` is always `now`).
-pub const PRESETS: [(&str, &str); 4] = [
-    ("24h", "now-24h"),
-    ("7d", "now-7d"),
-    ("30d", "now-30d"),
-    ("90d", "now-90d"),
-];
+pub const PRESETS: [(&str, &str); 4] =
+    [("24h", "now-24h"), ("7d", "now-7d"), ("30d", "now-30d"), ("90d", "now-90d")];
 
 /// A row of links to the preset ranges. Each keeps the rest of the query string, and the
 /// one matching the current URL is marked `aria-current`. Plain anchors: the router turns

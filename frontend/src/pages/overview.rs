@@ -25,11 +25,7 @@ pub const DEFAULT_TO: &str = "now";
 pub fn Overview() -> impl IntoView {
     let query = use_query_map();
     let param = move |key: &str, default: &str| {
-        query
-            .read()
-            .get(key)
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| default.to_owned())
+        query.read().get(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
     };
     let from = Signal::derive(move || param("from", DEFAULT_FROM));
     let to = Signal::derive(move || param("to", DEFAULT_TO));
@@ -133,23 +129,15 @@ async fn load(from: String, to: String) -> Answer {
 /// Decodes the wire table and computes the daily points, timing both.
 fn summarise(bytes: &[u8]) -> Result<Summary, String> {
     let started = now_ms();
-    let table =
-        JobTable::decode(bytes).map_err(|e| format!("The job table could not be decoded: {e}"))?;
+    let table = JobTable::decode(bytes).map_err(|e| format!("The job table could not be decoded: {e}"))?;
     let points = summary::daily(&table);
     let recompute_ms = now_ms() - started;
-    Ok(Summary {
-        jobs: table.len,
-        points,
-        recompute_ms,
-    })
+    Ok(Summary { jobs: table.len, points, recompute_ms })
 }
 
 /// A high-resolution clock in ms (`performance.now()`), or the wall clock without one.
 fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or_else(js_sys::Date::now)
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
 }
 
 /// The job count for people, and over how many days the jobs spread.
@@ -177,9 +165,5 @@ fn range_ends(from: &str, to: &str) -> String {
 /// The same range from the data API in another format.
 fn export_href(from: &str, to: &str, format: &str) -> String {
     let encode = |s: &str| String::from(js_sys::encode_uri_component(s));
-    format!(
-        "/api/v1/jobs?from={}&to={}&format={format}",
-        encode(from),
-        encode(to)
-    )
+    format!("/api/v1/jobs?from={}&to={}&format={format}", encode(from), encode(to))
 }

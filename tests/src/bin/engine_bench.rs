@@ -46,8 +46,10 @@ struct Data {
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let jobs: usize = args.next().map(|a| a.parse()).transpose().context("JOBS must be a number")?.unwrap_or(1_000_000);
-    let runs: usize = args.next().map(|a| a.parse()).transpose().context("RUNS must be a number")?.unwrap_or(11);
+    let jobs: usize =
+        args.next().map(|a| a.parse()).transpose().context("JOBS must be a number")?.unwrap_or(1_000_000);
+    let runs: usize =
+        args.next().map(|a| a.parse()).transpose().context("RUNS must be a number")?.unwrap_or(11);
     let wasm = wasm_path();
     if !wasm.exists() {
         bail!(
@@ -62,15 +64,25 @@ async fn main() -> Result<()> {
 
     let t = Instant::now();
     let data = generate(jobs, runs);
-    eprintln!("generated {jobs} jobs natively in {:.1} s ({} MB of CSV)", t.elapsed().as_secs_f64(), data.csv.len() >> 20);
+    eprintln!(
+        "generated {jobs} jobs natively in {:.1} s ({} MB of CSV)",
+        t.elapsed().as_secs_f64(),
+        data.csv.len() >> 20
+    );
 
     let wasm_bytes = std::fs::read(&wasm)?;
     let csv = data.csv.clone();
     let params = data.params.to_string();
     let app = Router::new()
-        .route("/bench/engine.wasm", get(move || async move { ([(header::CONTENT_TYPE, "application/wasm")], wasm_bytes) }))
+        .route(
+            "/bench/engine.wasm",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/wasm")], wasm_bytes) }),
+        )
         .route("/bench/jobs.csv", get(move || async move { ([(header::CONTENT_TYPE, "text/csv")], csv) }))
-        .route("/bench/params.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], params) }))
+        .route(
+            "/bench/params.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], params) }),
+        )
         // The page and duckdb-wasm's bundles from node_modules; nothing comes from a CDN.
         .fallback_service(ServeDir::new(root()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -112,7 +124,8 @@ fn generate(jobs: usize, runs: usize) -> Data {
     let table = b.finish();
     let last_month_ms = table.time_ms(table.len - 1) - 30 * 86_400_000;
     let dims = ["source", "project", "branch", "builder", "worker", "result"];
-    let cols: Vec<_> = dims.iter().map(|d| table.dims.iter().find(|c| c.name == *d).expect("fixed dim")).collect();
+    let cols: Vec<_> =
+        dims.iter().map(|d| table.dims.iter().find(|c| c.name == *d).expect("fixed dim")).collect();
     let mut csv = String::with_capacity(table.len * 96);
     csv.push_str("source,project,branch,builder,worker,result,time_ms,duration,queue_wait\n");
     for row in 0..table.len {
@@ -182,7 +195,11 @@ fn check(data: &Data, result: &Json) -> Result<()> {
         Filter::Contains { dim: "worker".into(), text: "linux".into() },
     ];
     let selected = engine::select(t, &broad)?.len() as u64;
-    ensure!(result["check"]["filter"].as_u64() == Some(selected), "filter: DuckDB {} rows, engine {selected}", result["check"]["filter"]);
+    ensure!(
+        result["check"]["filter"].as_u64() == Some(selected),
+        "filter: DuckDB {} rows, engine {selected}",
+        result["check"]["filter"]
+    );
     let stats = vec![
         Measure::Count,
         Measure::Mean(Value::Duration),
@@ -198,7 +215,10 @@ fn check(data: &Data, result: &Json) -> Result<()> {
         ensure!(rows.len() == a.len(), "query {i}: DuckDB {} groups, engine {}", rows.len(), a.len());
         for g in 0..a.len() {
             let label = a.label(0, g);
-            let row = rows.iter().find(|r| r[0].as_str().unwrap_or("(not set)") == label).with_context(|| format!("query {i}: no {label}"))?;
+            let row = rows
+                .iter()
+                .find(|r| r[0].as_str().unwrap_or("(not set)") == label)
+                .with_context(|| format!("query {i}: no {label}"))?;
             for (m, v) in a.values.iter().enumerate() {
                 let (ours, theirs) = (v[g], row[m + 1].as_f64());
                 let same = match (ours, theirs) {
@@ -209,19 +229,42 @@ fn check(data: &Data, result: &Json) -> Result<()> {
             }
         }
     }
-    eprintln!("DuckDB's answers equal the engine's (filter count, by-builder count/mean/p50/p95/failure rate)");
+    eprintln!(
+        "DuckDB's answers equal the engine's (filter count, by-builder count/mean/p50/p95/failure rate)"
+    );
     Ok(())
 }
 
 fn report(jobs: usize, runs: usize, r: &Json) -> String {
-    let ms = |v: &Json| format!("{:.1} (min {:.1})", v["median"].as_f64().unwrap_or(f64::NAN), v["min"].as_f64().unwrap_or(f64::NAN));
+    let ms = |v: &Json| {
+        format!(
+            "{:.1} (min {:.1})",
+            v["median"].as_f64().unwrap_or(f64::NAN),
+            v["min"].as_f64().unwrap_or(f64::NAN)
+        )
+    };
     let mut out = String::new();
-    writeln!(out, "\n{jobs} jobs, {}, median of {runs} runs (engine: {} runs)\n", r["userAgent"].as_str().unwrap_or(""), r["engineRuns"]).unwrap();
+    writeln!(
+        out,
+        "\n{jobs} jobs, {}, median of {runs} runs (engine: {} runs)\n",
+        r["userAgent"].as_str().unwrap_or(""),
+        r["engineRuns"]
+    )
+    .unwrap();
     writeln!(out, "| query | Buildscope ms | DuckDB-WASM ms | DuckDB ÷ Buildscope | groups |").unwrap();
     writeln!(out, "|---|---:|---:|---:|---:|").unwrap();
     for q in r["queries"].as_array().into_iter().flatten() {
-        let ratio = q["duck"]["median"].as_f64().unwrap_or(f64::NAN) / q["engine"]["median"].as_f64().unwrap_or(f64::NAN);
-        writeln!(out, "| {} | {} | {} | {ratio:.1}× | {} |", q["name"].as_str().unwrap_or(""), ms(&q["engine"]), ms(&q["duck"]), q["groups"]).unwrap();
+        let ratio = q["duck"]["median"].as_f64().unwrap_or(f64::NAN)
+            / q["engine"]["median"].as_f64().unwrap_or(f64::NAN);
+        writeln!(
+            out,
+            "| {} | {} | {} | {ratio:.1}× | {} |",
+            q["name"].as_str().unwrap_or(""),
+            ms(&q["engine"]),
+            ms(&q["duck"]),
+            q["groups"]
+        )
+        .unwrap();
     }
     writeln!(out, "\nsizes: engine wire {} bytes; DuckDB Arrow IPC {} bytes; CSV load into DuckDB {:.0} ms; engine generate+encode {:.0} ms",
         r["wireBytes"], r["ipcBytes"], r["csvLoadMs"].as_f64().unwrap_or(f64::NAN), r["setupMs"].as_f64().unwrap_or(f64::NAN)).unwrap();

@@ -83,9 +83,17 @@ impl StoredStep {
     fn into_step(self) -> Result<Step, StoreError> {
         let result = match self.result {
             None => None,
-            Some(code) => Some(JobResult::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("step result {code}")))?),
+            Some(code) => Some(
+                JobResult::from_code(code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("step result {code}")))?,
+            ),
         };
-        Ok(Step { name: self.name, started_at: ts(self.started_at), finished_at: ts(self.finished_at), result })
+        Ok(Step {
+            name: self.name,
+            started_at: ts(self.started_at),
+            finished_at: ts(self.finished_at),
+            result,
+        })
     }
 }
 
@@ -114,7 +122,12 @@ impl Store for SqliteStore {
         let mut wanted: BTreeSet<&str> = BTreeSet::new();
         for job in records.jobs {
             wanted.extend([job.source.as_str(), job.builder.as_str()]);
-            wanted.extend([&job.project, &job.branch, &job.revision, &job.worker].into_iter().flatten().map(String::as_str));
+            wanted.extend(
+                [&job.project, &job.branch, &job.revision, &job.worker]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str),
+            );
         }
         for test in records.tests {
             wanted.insert(&test.job.source);
@@ -166,7 +179,10 @@ impl Store for SqliteStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let result_of = |code: i64| {
-            u8::try_from(code).ok().and_then(JobResult::from_code).ok_or_else(|| StoreError::Corrupt(format!("result code {code}")))
+            u8::try_from(code)
+                .ok()
+                .and_then(JobResult::from_code)
+                .ok_or_else(|| StoreError::Corrupt(format!("result code {code}")))
         };
         Ok(Some(Job {
             source: source.to_owned(),
@@ -272,7 +288,10 @@ impl Store for SqliteStore {
 }
 
 /// Ids of the given strings in `names`, inserting the missing ones.
-async fn intern(tx: &mut Transaction<'_, Sqlite>, wanted: BTreeSet<&str>) -> Result<HashMap<String, i64>, StoreError> {
+async fn intern(
+    tx: &mut Transaction<'_, Sqlite>,
+    wanted: BTreeSet<&str>,
+) -> Result<HashMap<String, i64>, StoreError> {
     let wanted: Vec<&str> = wanted.into_iter().collect();
     let mut ids = HashMap::with_capacity(wanted.len());
     for chunk in wanted.chunks(CHUNK) {
@@ -317,7 +336,11 @@ fn last_of_each<'a, T, K: Ord>(records: &'a [T], key: impl Fn(&'a T) -> K) -> (V
     (keep.into_iter().map(|i| &records[i]).collect(), dropped)
 }
 
-async fn write_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>, jobs: &[Job]) -> Result<Counts, StoreError> {
+async fn write_jobs(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: &HashMap<String, i64>,
+    jobs: &[Job],
+) -> Result<Counts, StoreError> {
     let (jobs, duplicates) = last_of_each(jobs, |j| (j.source.as_str(), j.id.as_str()));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     let opt = |v: &Option<String>| v.as_deref().map(|v| name_id(ids, v));
@@ -361,7 +384,11 @@ async fn write_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>
 }
 
 /// How many of the chunk's jobs are already stored.
-async fn existing_jobs(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>, chunk: &[&Job]) -> Result<u64, StoreError> {
+async fn existing_jobs(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: &HashMap<String, i64>,
+    chunk: &[&Job],
+) -> Result<u64, StoreError> {
     count_existing(
         tx,
         chunk,
@@ -405,7 +432,11 @@ fn outcome_name(o: TestOutcome) -> &'static str {
     }
 }
 
-async fn write_tests(tx: &mut Transaction<'_, Sqlite>, ids: &HashMap<String, i64>, tests: &[TestResult]) -> Result<Counts, StoreError> {
+async fn write_tests(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: &HashMap<String, i64>,
+    tests: &[TestResult],
+) -> Result<Counts, StoreError> {
     let (tests, duplicates) = last_of_each(tests, |t| (&t.job, t.suite.as_str(), t.name.as_str()));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     for chunk in tests.chunks(CHUNK) {
@@ -453,10 +484,8 @@ async fn write_samples(
     ids: &HashMap<String, i64>,
     samples: &[MetricSample],
 ) -> Result<Counts, StoreError> {
-    let keyed: Vec<(String, &MetricSample)> = samples
-        .iter()
-        .map(|s| (serde_json::to_string(&s.tags).expect("string maps serialize"), s))
-        .collect();
+    let keyed: Vec<(String, &MetricSample)> =
+        samples.iter().map(|s| (serde_json::to_string(&s.tags).expect("string maps serialize"), s)).collect();
     let (keyed, duplicates) = last_of_each(&keyed, |(tags, s)| (s.name.clone(), tags.clone(), s.time));
     let mut counts = Counts { inserted: 0, updated: duplicates };
     for chunk in keyed.chunks(CHUNK) {

@@ -83,7 +83,10 @@ fn scan(
     with_url: bool,
     mut each: impl FnMut(&Names, &Row) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let tx = conn.transaction()?;
     let mut names: Names = Vec::new();
@@ -91,7 +94,8 @@ fn scan(
         let mut stmt = tx.prepare("SELECT id, value FROM names")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let id = usize::try_from(row.get::<_, i64>(0)?).map_err(|_| StoreError::Corrupt("negative name id".into()))?;
+            let id = usize::try_from(row.get::<_, i64>(0)?)
+                .map_err(|_| StoreError::Corrupt("negative name id".into()))?;
             if names.len() <= id {
                 names.resize(id + 1, None);
             }
@@ -153,7 +157,10 @@ fn int(row: &Row, i: usize) -> Result<Option<i64>, StoreError> {
     match row.get_ref(i)? {
         ValueRef::Null => Ok(None),
         ValueRef::Integer(v) => Ok(Some(v)),
-        other => Err(StoreError::Corrupt(format!("column {i}: expected an integer, found {:?}", other.data_type()))),
+        other => Err(StoreError::Corrupt(format!(
+            "column {i}: expected an integer, found {:?}",
+            other.data_type()
+        ))),
     }
 }
 
@@ -161,7 +168,9 @@ fn text<'r>(row: &'r Row, i: usize) -> Result<Option<&'r str>, StoreError> {
     match row.get_ref(i)? {
         ValueRef::Null => Ok(None),
         ValueRef::Text(t) => std::str::from_utf8(t).map(Some).map_err(|e| StoreError::Corrupt(e.to_string())),
-        other => Err(StoreError::Corrupt(format!("column {i}: expected text, found {:?}", other.data_type()))),
+        other => {
+            Err(StoreError::Corrupt(format!("column {i}: expected text, found {:?}", other.data_type())))
+        }
     }
 }
 
