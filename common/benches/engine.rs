@@ -10,16 +10,18 @@
 
 use std::hint::black_box;
 
-use common::demo::{DemoConfig, DemoFarm};
-use common::engine::{self, Filter, Measure, Query, Sort, SortBy, TimeBucket, TimeField, TopK, Value};
-use common::table::{JobTable, TableBuilder};
+use common::engine;
+use common::table::JobTable;
 use criterion::Criterion;
+
+#[path = "queries.rs"]
+mod queries;
 
 fn main() {
     let jobs: usize =
         std::env::var("BUILDSCOPE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let started = std::time::Instant::now();
-    let (table, rogue) = farm(jobs);
+    let (table, rogue) = queries::farm(jobs);
     let bytes = table.encode();
     eprintln!(
         "{jobs} jobs: generated in {:.1} s; wire {} bytes ({:.2} bytes/job before HTTP compression); table ≈ {:.1} bytes/job in memory",
@@ -43,62 +45,10 @@ fn main() {
     // The browser keeps the decoded table, so dropping it is not part of decoding.
     g.bench_function("decode", |b| b.iter_with_large_drop(|| JobTable::decode(black_box(&bytes)).unwrap()));
 
-    let last_month = table.time_ms(table.len - 1) - 30 * 86_400_000;
-    let broad = vec![
-        Filter::Time { field: TimeField::Time, from_ms: Some(last_month), to_ms: None },
-        Filter::NotIn { dim: "result".into(), values: vec!["cancelled".into()] },
-        Filter::Contains { dim: "worker".into(), text: "linux".into() },
-    ];
-    let one_worker = vec![Filter::Eq { dim: "worker".into(), value: rogue }];
+    let broad = queries::broad_filter(table.time_ms(table.len - 1));
     g.bench_function("filter", |b| b.iter(|| engine::select(&table, black_box(&broad)).unwrap()));
 
-    let stats = vec![
-        Measure::Count,
-        Measure::Mean(Value::Duration),
-        Measure::Quantile { value: Value::Duration, p: 0.5 },
-        Measure::Quantile { value: Value::Duration, p: 0.95 },
-        Measure::FailureRate,
-    ];
-    let by_builder = |filters: &Vec<Filter>| Query {
-        filters: filters.clone(),
-        dims: vec!["builder".into()],
-        measures: stats.clone(),
-        ..Query::default()
-    };
-    let queries = [
-        ("filter+group builder: count/mean/p50/p95/failure (broad filter)", by_builder(&broad)),
-        ("filter+group builder: count/mean/p50/p95/failure (one worker)", by_builder(&one_worker)),
-        ("group builder: count/mean/p50/p95/failure (no filter)", by_builder(&Vec::new())),
-        (
-            "pivot builder x day: success rate + totals",
-            Query {
-                dims: vec!["builder".into()],
-                bucket: Some(TimeBucket::Day),
-                measures: vec![Measure::SuccessRate],
-                totals: true,
-                ..Query::default()
-            },
-        ),
-        (
-            "heatmap worker x day: count, failure rate",
-            Query {
-                dims: vec!["worker".into()],
-                bucket: Some(TimeBucket::Day),
-                measures: vec![Measure::Count, Measure::FailureRate],
-                ..Query::default()
-            },
-        ),
-        (
-            "top-20 workers by failure rate + other",
-            Query {
-                dims: vec!["worker".into()],
-                measures: vec![Measure::FailureRate, Measure::Count],
-                top: Some(TopK { part: 0, k: 20, by: 0, ascending: false, other: true }),
-                sort: Sort { by: SortBy::Measure(0), descending: true },
-                ..Query::default()
-            },
-        ),
-    ];
+    let queries = queries::queries(&table, &rogue);
     for (name, query) in &queries {
         let answer = engine::run(&table, query).unwrap();
         eprintln!("{name}: {} selected, {} groups", answer.selected, answer.len());
@@ -106,17 +56,6 @@ fn main() {
     }
     g.finish();
     c.final_summary();
-}
-
-/// The demo farm over 90 days, streamed into a table, and its rogue worker's name.
-fn farm(jobs: usize) -> (JobTable, String) {
-    let farm = DemoFarm::new(DemoConfig { jobs, days: 90, ..DemoConfig::default() });
-    let rogue = farm.rogue_worker().to_owned();
-    let mut b = TableBuilder::default();
-    for job in farm {
-        b.push(&job);
-    }
-    (b.finish(), rogue)
 }
 
 /// Heap bytes the table's columns hold (capacity of every vector and string).

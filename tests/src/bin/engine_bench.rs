@@ -26,11 +26,16 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use buildscope_tests::{Browser, root};
-use common::demo::{DemoConfig, DemoFarm};
-use common::engine::{self, Filter, Measure, Query, TimeField, Value};
-use common::table::{JobTable, TableBuilder};
+use common::engine;
+use common::table::JobTable;
 use serde_json::{Value as Json, json};
 use tower_http::services::ServeDir;
+
+/// The farm and queries the native and WASM benchmarks use, so DuckDB is checked against
+/// exactly what they time.
+#[path = "../../../common/benches/queries.rs"]
+#[allow(dead_code)]
+mod queries;
 
 const WASM_NAME: &str = "buildscope_engine_wasm_bench.wasm";
 
@@ -40,7 +45,6 @@ struct Data {
     params: Json,
     table: JobTable,
     rogue: String,
-    last_month_ms: i64,
 }
 
 #[tokio::main]
@@ -115,13 +119,7 @@ fn wasm_path() -> PathBuf {
 
 /// The demo farm as `common/benches/wasm` makes it (`setup`), its CSV and query constants.
 fn generate(jobs: usize, runs: usize) -> Data {
-    let farm = DemoFarm::new(DemoConfig { jobs, days: 90, ..DemoConfig::default() });
-    let rogue = farm.rogue_worker().to_owned();
-    let mut b = TableBuilder::default();
-    for job in farm {
-        b.push(&job);
-    }
-    let table = b.finish();
+    let (table, rogue) = queries::farm(jobs);
     let last_month_ms = table.time_ms(table.len - 1) - 30 * 86_400_000;
     let dims = ["source", "project", "branch", "builder", "worker", "result"];
     let cols: Vec<_> =
@@ -148,7 +146,7 @@ fn generate(jobs: usize, runs: usize) -> Data {
         csv.push('\n');
     }
     let params = json!({ "jobs": jobs, "runs": runs, "rogue": rogue, "last_month_ms": last_month_ms });
-    Data { csv: csv.into_bytes(), params, table, rogue, last_month_ms }
+    Data { csv: csv.into_bytes(), params, table, rogue }
 }
 
 fn push_field(out: &mut String, v: &str) {
@@ -189,27 +187,15 @@ async fn run_page(browser: &Browser, url: &str, jobs: usize) -> Result<Json> {
 /// DuckDB's answers must be the engine's before their times mean anything.
 fn check(data: &Data, result: &Json) -> Result<()> {
     let t = &data.table;
-    let broad = vec![
-        Filter::Time { field: TimeField::Time, from_ms: Some(data.last_month_ms), to_ms: None },
-        Filter::NotIn { dim: "result".into(), values: vec!["cancelled".into()] },
-        Filter::Contains { dim: "worker".into(), text: "linux".into() },
-    ];
-    let selected = engine::select(t, &broad)?.len() as u64;
+    let last_ms = t.time_ms(t.len - 1);
+    let selected = engine::select(t, &queries::broad_filter(last_ms))?.len() as u64;
     ensure!(
         result["check"]["filter"].as_u64() == Some(selected),
         "filter: DuckDB {} rows, engine {selected}",
         result["check"]["filter"]
     );
-    let stats = vec![
-        Measure::Count,
-        Measure::Mean(Value::Duration),
-        Measure::Quantile { value: Value::Duration, p: 0.5 },
-        Measure::Quantile { value: Value::Duration, p: 0.95 },
-        Measure::FailureRate,
-    ];
-    let filters = [broad, vec![Filter::Eq { dim: "worker".into(), value: data.rogue.clone() }], vec![]];
-    for (i, filters) in filters.into_iter().enumerate() {
-        let q = Query { filters, dims: vec!["builder".into()], measures: stats.clone(), ..Query::default() };
+    for (i, filters) in queries::by_builder_filters(last_ms, &data.rogue).into_iter().enumerate() {
+        let q = queries::by_builder(filters);
         let a = engine::run(t, &q)?;
         let rows = result["check"]["groups"][i].as_array().context("by-builder rows")?;
         ensure!(rows.len() == a.len(), "query {i}: DuckDB {} groups, engine {}", rows.len(), a.len());

@@ -12,9 +12,11 @@
 //! tool beyond node; the in-browser bench against DuckDB-WASM can load the same module.
 use std::cell::RefCell;
 
-use common::demo::{DemoConfig, DemoFarm};
-use common::engine::{self, Filter, Measure, Query, Sort, SortBy, TimeBucket, TimeField, TopK, Value};
-use common::table::{JobTable, TableBuilder};
+use common::engine::{self, Filter, Query};
+use common::table::JobTable;
+
+#[path = "../../queries.rs"]
+mod queries;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -42,59 +44,10 @@ fn now() -> f64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn setup(jobs: u32) -> f64 {
     let t = now();
-    let farm = DemoFarm::new(DemoConfig { jobs: jobs as usize, days: 90, ..DemoConfig::default() });
-    let rogue = farm.rogue_worker().to_owned();
-    let mut b = TableBuilder::default();
-    for job in farm {
-        b.push(&job);
-    }
-    let table = b.finish();
+    let (table, rogue) = queries::farm(jobs as usize);
     let bytes = table.encode();
-    let last_month = table.time_ms(table.len - 1) - 30 * 86_400_000;
-    let broad = vec![
-        Filter::Time { field: TimeField::Time, from_ms: Some(last_month), to_ms: None },
-        Filter::NotIn { dim: "result".into(), values: vec!["cancelled".into()] },
-        Filter::Contains { dim: "worker".into(), text: "linux".into() },
-    ];
-    let one_worker = vec![Filter::Eq { dim: "worker".into(), value: rogue }];
-    let stats = vec![
-        Measure::Count,
-        Measure::Mean(Value::Duration),
-        Measure::Quantile { value: Value::Duration, p: 0.5 },
-        Measure::Quantile { value: Value::Duration, p: 0.95 },
-        Measure::FailureRate,
-    ];
-    let by_builder = |filters: &Vec<Filter>| Query {
-        filters: filters.clone(),
-        dims: vec!["builder".into()],
-        measures: stats.clone(),
-        ..Query::default()
-    };
-    let queries = vec![
-        by_builder(&broad),
-        by_builder(&one_worker),
-        by_builder(&Vec::new()),
-        Query {
-            dims: vec!["builder".into()],
-            bucket: Some(TimeBucket::Day),
-            measures: vec![Measure::SuccessRate],
-            totals: true,
-            ..Query::default()
-        },
-        Query {
-            dims: vec!["worker".into()],
-            bucket: Some(TimeBucket::Day),
-            measures: vec![Measure::Count, Measure::FailureRate],
-            ..Query::default()
-        },
-        Query {
-            dims: vec!["worker".into()],
-            measures: vec![Measure::FailureRate, Measure::Count],
-            top: Some(TopK { part: 0, k: 20, by: 0, ascending: false, other: true }),
-            sort: Sort { by: SortBy::Measure(0), descending: true },
-            ..Query::default()
-        },
-    ];
+    let broad = queries::broad_filter(table.time_ms(table.len - 1));
+    let queries = queries::queries(&table, &rogue).into_iter().map(|(_, q)| q).collect();
     STATE.with(|s| *s.borrow_mut() = Some(State { bytes, table, queries, filters: broad }));
     now() - t
 }
