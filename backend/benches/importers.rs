@@ -9,8 +9,10 @@
 //! `backend/tests/fixtures/<kind>/` are the models). Parsers run through
 //! [`Kind::parse`] with a sink that counts records and drops the batches, so the parser is
 //! measured, not the store; the `store` group adds the SQLite write through
-//! [`run::import`]. Criterion reports MB/s of input (`Throughput::Bytes`); records/s is
-//! printed per benchmark and again in the Markdown table at the end, for the README.
+//! [`run::import`]: 4.8 MB of line protocol from memory, and about 100 MB streamed from a
+//! file (`-- store` runs just these). Criterion reports MB/s of input (`Throughput::Bytes`);
+//! records/s is printed per benchmark and again in the Markdown table at the end, for the
+//! README.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -55,7 +57,25 @@ fn main() {
     for (name, kind, input, decompressed) in &inputs {
         parser_group(&mut c, &mut table, name, *kind, input, *decompressed);
     }
-    store_group(&mut c, &mut table, &line_protocol(5_000));
+    let small = line_protocol(5_000);
+    store_group(&mut c, &mut table, "influx_to_sqlite", small.len() as u64, &|| {
+        Box::new(std::io::Cursor::new(small.clone()))
+    });
+    drop(small);
+    // About 100 MB, streamed from a file as `buildscope import influx FILE` reads it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("points.lp");
+    let bytes = {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("create the input file"));
+        for part in 0..21 {
+            out.write_all(&line_protocol_part(5_000, part)).expect("write the input file");
+        }
+        out.flush().expect("write the input file");
+        std::fs::metadata(&file).expect("input file").len()
+    };
+    store_group(&mut c, &mut table, "influx_file_to_sqlite", bytes, &|| {
+        Box::new(std::io::BufReader::new(std::fs::File::open(&file).expect("open the input file")))
+    });
 
     c.final_summary();
     table.print();
@@ -175,8 +195,14 @@ fn parser_group(
 }
 
 /// Parse and write into a fresh SQLite file per iteration, through the same
-/// [`run::import`] the CLI and the HTTP endpoints use.
-fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
+/// [`run::import`] the CLI and the HTTP endpoints use. `input` opens the line protocol.
+fn store_group(
+    c: &mut Criterion,
+    table: &mut Table,
+    name: &str,
+    bytes: u64,
+    input: &dyn Fn() -> Box<dyn std::io::BufRead + Send>,
+) {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -191,34 +217,34 @@ fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
         (store, path)
     };
     let import = |store: std::sync::Arc<dyn buildscope::store::Store>, rt: &tokio::runtime::Runtime| {
-        let report = rt.block_on(run::import(
-            store,
-            Kind::Influx,
-            std::io::Cursor::new(input.to_vec()),
-            options("store"),
-        ));
+        let report = rt.block_on(run::import(store, Kind::Influx, input(), options("store")));
         assert!(report.error.is_none(), "store import failed: {:?}", report.error);
         report
     };
 
     let (store, path) = fresh_store();
+    let started = Instant::now();
     let report = import(store, &rt);
+    let first_s = started.elapsed().as_secs_f64();
     let count = Count { samples: report.samples.inserted, skipped: report.skipped, ..Count::default() };
     eprintln!(
-        "store (influx → SQLite): {:.1} MB in: {} read, {} samples inserted, {} skipped; database {:.1} MB",
-        input.len() as f64 / 1e6,
+        "store {name} (influx → SQLite): {:.1} MB in: {} read, {} samples inserted, {} skipped; \
+         database {:.1} MB; first import {:.1} MB/s",
+        bytes as f64 / 1e6,
         report.read,
         report.samples.inserted,
         report.skipped,
-        std::fs::metadata(&path).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0)
+        std::fs::metadata(&path).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0),
+        bytes as f64 / 1e6 / first_s
     );
+    let _ = std::fs::remove_file(&path);
 
     let clock = Rc::new(RefCell::new(Clock::default()));
     let mut group = c.benchmark_group("store");
-    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.throughput(Throughput::Bytes(bytes));
     group.sample_size(10);
     let timed = Rc::clone(&clock);
-    group.bench_function("influx_to_sqlite", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iters {
@@ -228,7 +254,9 @@ fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
                 let started = Instant::now();
                 black_box(import(store, &rt));
                 elapsed += started.elapsed();
-                let _ = std::fs::remove_file(&path);
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
             }
             let mut clock = timed.borrow_mut();
             clock.iters += iters;
@@ -239,14 +267,14 @@ fn store_group(c: &mut Criterion, table: &mut Table, input: &[u8]) {
     group.finish();
     let clock = clock.borrow();
     let row = Row {
-        name: "influx → SQLite (`store`)".to_owned(),
-        wire: input.len() as u64,
-        bytes: input.len() as u64,
+        name: format!("influx → SQLite (`store/{name}`)"),
+        wire: bytes,
+        bytes,
         count,
         per_iter_s: clock.per_iter_s(),
     };
     eprintln!(
-        "store: {:.0} records/s, {:.1} MB/s (mean of {} imports)",
+        "store {name}: {:.0} records/s, {:.1} MB/s (mean of {} imports)",
         row.records_per_s(),
         row.mb_per_s(),
         clock.iters
@@ -795,9 +823,33 @@ fn buildstats_tar(builds: usize, recipes: usize) -> Vec<u8> {
 /// per step, linked to the build by `builder_name`/`build_number`) and host metrics from a
 /// telegraf-like collector, nanosecond timestamps.
 fn line_protocol(n: usize) -> Vec<u8> {
-    let jobs = demo_jobs(n);
+    line_protocol_of(&demo_jobs(n))
+}
+
+/// Part `part` of a larger farm's line protocol: the same jobs shifted `part` × 30
+/// days later, so parts written one after another make one long, time-ordered input
+/// without holding it all in memory.
+fn line_protocol_part(n: usize, part: usize) -> Vec<u8> {
+    let shift = part as i64 * 30 * 86_400_000;
+    let mut jobs = demo_jobs(n);
+    for j in &mut jobs {
+        for t in [&mut j.requested_at, &mut j.started_at, &mut j.finished_at] {
+            *t = t.map(|t| common::Timestamp::from_millis(t.as_millis() + shift));
+        }
+        for s in &mut j.steps {
+            for t in [&mut s.started_at, &mut s.finished_at] {
+                *t = t.map(|t| common::Timestamp::from_millis(t.as_millis() + shift));
+            }
+        }
+        j.id = format!("{part}{:06}", j.id.parse::<u64>().unwrap_or(0));
+    }
+    line_protocol_of(&jobs)
+}
+
+fn line_protocol_of(jobs: &[Job]) -> Vec<u8> {
+    let n = jobs.len();
     let mut out = String::with_capacity(n * 800);
-    for j in &jobs {
+    for j in jobs {
         let (Some(start), Some(end)) = (j.started_at, j.finished_at) else { continue };
         let ns = end.as_millis() * 1_000_000;
         let b = &j.builder;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use buildscope::AppState;
+use buildscope::import::pull::PullOptions;
 use buildscope::import::run::{self as importer, Kind};
 use buildscope::settings::{Cli, Command, DemoArgs, ImportArgs, ServeArgs};
 use buildscope::store::{self, Records, Store};
@@ -49,7 +50,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(store: Arc<dyn Store>, args: ServeArgs) -> anyhow::Result<()> {
     if args.demo_if_empty {
-        demo(store.as_ref(), &DemoArgs { jobs: 200_000, seed: 42, days: 30, if_empty: true }).await?;
+        demo(
+            store.as_ref(),
+            &DemoArgs { jobs: 200_000, seed: 42, days: 30, if_empty: true, jobs_only: false },
+        )
+        .await?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -77,17 +82,28 @@ async fn demo(store: &dyn Store, args: &DemoArgs) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let mut farm = common::demo::DemoFarm::new(config);
-    let mut total = 0;
+    // Test results for the last week and metric samples, derived from each batch of jobs.
+    let extras_config = common::demo_extras::ExtrasConfig::last_week(config.end_ms);
+    let (mut total, mut tests, mut samples) = (0, 0, 0);
     loop {
         let batch: Vec<common::Job> = farm.by_ref().take(10_000).collect();
         if batch.is_empty() {
             break;
         }
         total += batch.len();
-        store.write(Records { jobs: &batch, ..Default::default() }).await?;
+        let extras = if args.jobs_only {
+            common::demo_extras::Extras::default()
+        } else {
+            common::demo_extras::extras(&batch, &extras_config)
+        };
+        (tests, samples) = (tests + extras.tests.len(), samples + extras.samples.len());
+        store.write(Records { jobs: &batch, tests: &extras.tests, samples: &extras.samples }).await?;
         eprint!("\rdemo: {total}/{} jobs", args.jobs);
     }
-    eprintln!("\rdemo: {total} jobs loaded in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "\rdemo: {total} jobs, {tests} test results, {samples} metric samples loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -99,12 +115,14 @@ async fn import(store: Arc<dyn Store>, args: ImportArgs) -> anyhow::Result<()> {
         importer::options(&args.input, args.source.clone(), args.job.as_deref(), Some(&args.precision))
             .map_err(anyhow::Error::msg)?;
     let is_url = args.input.starts_with("http://") || args.input.starts_with("https://");
-    let report = if is_url && kind == Kind::Buildbot {
-        pull_buildbot(store, &args).await?
+    let report = if is_url && kind.pulls() {
+        let pull =
+            PullOptions { source: args.source.clone(), token: args.token.clone(), ..Default::default() };
+        importer::pull(store, kind, &args.input, &pull).await
     } else if is_url {
         let mut request = reqwest::Client::new().get(&args.input);
         if let Some(token) = &args.token {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose());
         }
         let response = request.send().await?.error_for_status()?;
         let body = response.bytes().await?;
@@ -135,39 +153,6 @@ async fn import(store: Arc<dyn Store>, args: ImportArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-/// Pulls new builds from a Buildbot master, from where the last pull of that source ended.
-async fn pull_buildbot(store: Arc<dyn Store>, args: &ImportArgs) -> anyhow::Result<importer::ImportReport> {
-    use buildscope::import::buildbot;
-    let source = args.source.clone().unwrap_or_else(|| buildbot::source_for_url(&args.input));
-    let fetch_opts = buildbot::FetchOptions { source: Some(source.clone()), ..Default::default() };
-    let mut total = importer::ImportReport::default();
-    loop {
-        let since = store.high_water(&source).await?;
-        let (batch, mark) = buildbot::fetch(&args.input, since, &fetch_opts).await?;
-        let fetched = batch.jobs.len();
-        let report = importer::import_batch(store.as_ref(), batch).await;
-        total.read += report.read;
-        total.jobs.inserted += report.jobs.inserted;
-        total.jobs.updated += report.jobs.updated;
-        total.skipped += report.skipped;
-        total.skipped_examples.extend(report.skipped_examples);
-        if report.error.is_some() {
-            total.error = report.error;
-            return Ok(total);
-        }
-        match mark {
-            // Keep going while a full page of history came back and the mark moved.
-            Some(mark) if Some(mark) != since => {
-                store.set_high_water(&source, mark).await?;
-                if fetched < fetch_opts.max_builds {
-                    return Ok(total);
-                }
-            }
-            _ => return Ok(total),
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

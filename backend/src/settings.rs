@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::import::pull::Token;
+
 /// Buildscope: explore what your CI build farm is doing.
 #[derive(Parser, Debug)]
 #[command(name = "buildscope", version, about)]
@@ -40,8 +42,11 @@ pub enum Command {
 pub struct ImportArgs {
     /// Input format.
     pub kind: String,
-    /// A file, a directory (buildstats), `-` for stdin, or an http(s) URL (a Buildbot
-    /// master's base URL is pulled incrementally; other URLs are downloaded and parsed).
+    /// A file, a directory (buildstats), `-` for stdin, or an http(s) URL. URLs of a
+    /// Buildbot master (its base URL), a Jenkins job, GitHub Actions runs or jobs
+    /// (`…/actions/runs`), GitLab pipelines or jobs (`…/projects/ID/pipelines`) are pulled
+    /// page by page, each run taking only what is new since the last; other URLs are
+    /// downloaded and parsed.
     pub input: String,
     /// Source name to file the records under (default: per format, e.g. `jenkins`).
     #[arg(long)]
@@ -52,9 +57,10 @@ pub struct ImportArgs {
     /// Unit of line-protocol timestamps: ns, us, ms or s.
     #[arg(long, default_value = "ns")]
     pub precision: String,
-    /// Bearer token for downloading from a URL (e.g. a GitHub token).
+    /// Credentials for a URL: GitHub and Buildbot take a bearer token, GitLab a
+    /// PRIVATE-TOKEN, Jenkins USER:API_TOKEN (basic auth). Hidden in logs.
     #[arg(long, env = "BUILDSCOPE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<Token>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -84,6 +90,9 @@ pub struct DemoArgs {
     /// Do nothing if the store already holds jobs.
     #[arg(long)]
     pub if_empty: bool,
+    /// Jobs only: no test results or metric samples (quicker for large farms).
+    #[arg(long)]
+    pub jobs_only: bool,
 }
 
 /// A database URL. Its `Debug` hides any password so settings can be logged.
@@ -133,5 +142,13 @@ mod tests {
         let url: DatabaseUrl = "sqlite://data/x.sqlite".parse().unwrap();
         assert_eq!(format!("{url:?}"), "sqlite://data/x.sqlite");
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn import_token_debug_hides_the_secret() {
+        let cli =
+            Cli::parse_from(["buildscope", "import", "github", "https://x/runs", "--token", "ghp_s3cret"]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("Token(***)"), "{shown}");
     }
 }

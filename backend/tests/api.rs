@@ -233,6 +233,55 @@ async fn time_range_and_source_narrow_the_rows() {
 }
 
 #[tokio::test]
+async fn a_views_filters_and_sort_narrow_json_and_csv_like_the_job_list() {
+    let s = server().await;
+    s.ingest(&fixture()).await;
+    let rows = |q: &str| {
+        let uri = format!("/api/v1/jobs?format=json&{RANGE}&{q}");
+        let s = &s;
+        async move {
+            let r = s.get(&uri).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&r.body));
+            r.json::<Vec<Job>>()
+        }
+    };
+    // The job list's default order is newest first.
+    assert_eq!(ids(&rows("var-project=core").await), ["2", "1"]);
+    assert_eq!(ids(&rows("not-source=bb&view=pivot&group=builder").await), ["run-10", "run-9"]);
+    assert_eq!(ids(&rows("range-duration=500..&sort=duration").await), ["2", "1"]);
+    assert_eq!(ids(&rows("var-tag.platform=linux64").await), ["1"]);
+    // Drawing keys alone do not narrow.
+    assert_eq!(rows("measure=p95(duration)&view=bar").await.len(), 4);
+    let csv = s.get(&format!("/api/v1/jobs?format=csv&{RANGE}&var-worker=w2")).await;
+    let text = String::from_utf8(csv.body).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.lines().nth(1).unwrap().starts_with("bb,2,linux-test,"), "{text}");
+    // A malformed view is named.
+    let r = s.get(&format!("/api/v1/jobs?format=csv&{RANGE}&sort=sideways")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().message.contains("sort=sideways"), "{}", r.error().message);
+}
+
+#[tokio::test]
+async fn the_ci_link_redirects_to_the_jobs_url() {
+    let s = server().await;
+    s.ingest(&fixture()).await;
+    let r = s.send(Request::get("/api/v1/jobs/bb/1/ci").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    let res = s
+        .app
+        .clone()
+        .oneshot(Request::get("/api/v1/jobs/bb/1/ci").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::LOCATION], "https://ci.example.com/builds/1");
+    let r = s.get("/api/v1/jobs/bb/2/ci").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.error().message.contains("without a link"), "{}", r.error().message);
+    assert_eq!(s.get("/api/v1/jobs/bb/99/ci").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn columnar_json_and_csv_agree() {
     let s = server().await;
     s.ingest(&fixture()).await;

@@ -3,18 +3,27 @@
 //! without losing what was stored.
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use buildscope::AppState;
+use buildscope::store::Store;
+use common::TimeRange;
+use common::records::JobKey;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
 async fn app() -> (Router, tempfile::TempDir) {
+    let (app, _, dir) = app_and_store().await;
+    (app, dir)
+}
+
+async fn app_and_store() -> (Router, std::sync::Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
     let store = buildscope::store::open(&url.parse().unwrap()).await.unwrap();
-    (buildscope::router(AppState { store, static_dir: dir.path().to_owned() }), dir)
+    let app = buildscope::router(AppState { store: store.clone(), static_dir: dir.path().to_owned() });
+    (app, store, dir)
 }
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -160,4 +169,83 @@ async fn exported_csv_imports_back_to_the_same_jobs() {
     assert_eq!(status, StatusCode::OK, "{report}");
     let after = get(&app2, "/api/v1/jobs?format=json&from=0&to=now").await;
     assert_eq!(before, after);
+}
+
+/// The saved REST pages of one master, as `/api/v1/import/buildbot` takes them.
+fn buildbot_pages() -> Vec<u8> {
+    let pages: Vec<Value> = ["builders", "workers", "builds", "buildrequests", "steps"]
+        .iter()
+        .map(|p| serde_json::from_slice(&fixture(&format!("buildbot/rest/{p}.json"))).unwrap())
+        .collect();
+    serde_json::to_vec(&pages).unwrap()
+}
+
+#[tokio::test]
+async fn samples_link_to_the_buildbot_job_of_their_build_in_either_order() {
+    // Build 17 of linux-x86_64 is buildid 101 in the fixture; build 99 is not there.
+    let points = b"build-times,builder_name=linux-x86_64,build_number=17 duration=600 1700000700\n\
+                   build-times,builder_name=linux-x86_64,build_number=99 duration=5 1700000800\n"
+        .to_vec();
+    let all_time = TimeRange { from_ms: 0, to_ms: i64::MAX };
+    let links = |store: std::sync::Arc<dyn Store>| async move {
+        let samples = store.samples("build-times.duration", all_time).await.unwrap();
+        samples.into_iter().map(|s| (s.tags["build_number"].clone(), s.job)).collect::<Vec<_>>()
+    };
+    let key = |id: &str| Some(JobKey { source: "buildbot".into(), id: id.into() });
+    let want = vec![("17".to_owned(), key("101")), ("99".to_owned(), key("linux-x86_64/99"))];
+
+    for jobs_first in [true, false] {
+        let (app, store, _dir) = app_and_store().await;
+        if jobs_first {
+            let (status, report) = post(&app, "/api/v1/import/buildbot", buildbot_pages()).await;
+            assert_eq!(status, StatusCode::OK, "{report}");
+        }
+        let (status, report) = post(&app, "/api/v1/import/influx?precision=s", points.clone()).await;
+        assert_eq!((status, inserted(&report, "samples")), (StatusCode::OK, 2), "{report}");
+        if !jobs_first {
+            // Before the job is stored, the link is the one the line protocol implies.
+            assert_eq!(links(store.clone()).await[0].1, key("linux-x86_64/17"));
+            let (status, report) = post(&app, "/api/v1/import/buildbot", buildbot_pages()).await;
+            assert_eq!(status, StatusCode::OK, "{report}");
+        }
+        assert_eq!(links(store).await, want, "jobs first: {jobs_first}");
+    }
+}
+
+/// `lines` lines of `#` padding, 64 KiB each, with one point before and one after.
+fn padded_points(lines: usize) -> (Body, u64) {
+    let mut pad = vec![b'#'; 64 << 10];
+    *pad.last_mut().unwrap() = b'\n';
+    let pad = Bytes::from(pad);
+    let first = Bytes::from_static(b"big,host=a v=1 1700000000\n");
+    let last = Bytes::from_static(b"big,host=a v=2 1700000001\n");
+    let len = (first.len() + last.len() + lines * pad.len()) as u64;
+    let chunks = std::iter::once(first).chain(std::iter::repeat_n(pad, lines)).chain(std::iter::once(last));
+    (Body::from_stream(futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>))), len)
+}
+
+#[tokio::test]
+async fn line_protocol_streams_past_the_body_limit() {
+    let (app, _dir) = app().await;
+    let lines = (buildscope::routes::BODY_LIMIT_BYTES >> 16) + 64;
+    let (body, len) = padded_points(lines);
+    assert!(len > buildscope::routes::BODY_LIMIT_BYTES as u64);
+    let res = app
+        .clone()
+        .oneshot(Request::post("/api/v1/import/influx?precision=s").body(body).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(inserted(&report, "samples"), 2, "{report}");
+
+    let (body, _) = padded_points(lines);
+    let res =
+        app.clone().oneshot(Request::post("/write?db=bb&precision=s").body(body).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Kinds parsed from the whole document keep the limit.
+    let (body, _) = padded_points(lines);
+    let res = app.clone().oneshot(Request::post("/api/v1/import/jenkins").body(body).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }

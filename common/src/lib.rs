@@ -6,11 +6,14 @@
 
 pub mod api;
 pub mod demo;
+pub mod demo_extras;
 pub mod engine;
 pub mod export;
+pub mod flaky;
 pub mod job;
 pub mod records;
-pub mod summary;
+pub mod reports;
+pub mod series;
 pub mod table;
 pub mod time;
 pub mod view;

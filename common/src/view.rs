@@ -39,8 +39,12 @@
 //! [`ViewState::drill_down`] turns a clicked group back into a narrower view (a job list).
 
 mod engine;
+pub mod facets;
+pub mod histogram;
+pub mod pivot;
 #[cfg(test)]
 mod round_trip;
+pub mod rows;
 #[cfg(test)]
 mod tests;
 mod url;

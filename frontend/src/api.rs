@@ -4,7 +4,6 @@
 use std::fmt;
 
 use common::api::ErrorBody;
-use gloo_net::http::Request;
 
 /// Why a request produced no data, worded for the status line.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,25 +27,9 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// `GET /api/v1/jobs?from=..&to=..`: the jobs of a time range in the compact columnar
-/// encoding of `common::wire`, undecoded, so the caller can time decoding with the analytics
-/// that follow it. `from` and `to` go to the server exactly as they are in the page's URL.
-pub async fn jobs_columnar(from: &str, to: &str) -> Result<Vec<u8>, ApiError> {
-    let response = Request::get("/api/v1/jobs")
-        .query([("from", from), ("to", to)])
-        .header("accept", common::wire::CONTENT_TYPE)
-        .send()
-        .await
-        .map_err(|e| ApiError::Network(e.to_string()))?;
-    if !response.ok() {
-        return Err(error_from(response).await);
-    }
-    response.binary().await.map_err(|e| ApiError::Body(e.to_string()))
-}
-
 /// Reads the JSON error envelope, falling back to the status line when the body is
 /// something else (a proxy's HTML page, an empty body).
-async fn error_from(response: gloo_net::http::Response) -> ApiError {
+pub async fn error_from(response: gloo_net::http::Response) -> ApiError {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     match serde_json::from_str::<ErrorBody>(&text) {

@@ -5,7 +5,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::header::Header;
-use crate::pages::overview::Overview;
+use crate::pages::explorer::Explorer;
+use crate::pages::metrics::Metrics;
+use crate::pages::tests::Tests;
 
 /// The whole app: the header bar over whichever page the URL names.
 #[component]
@@ -15,7 +17,9 @@ pub fn App() -> impl IntoView {
             <Header/>
             <main class="page">
                 <Routes fallback=|| view! { <p class="card notice">"There is no page here."</p> }>
-                    <Route path=path!("/") view=Overview/>
+                    <Route path=path!("/") view=Explorer/>
+                    <Route path=path!("/tests") view=Tests/>
+                    <Route path=path!("/metrics") view=Metrics/>
                 </Routes>
             </main>
         </Router>

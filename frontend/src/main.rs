@@ -5,10 +5,14 @@
 //! `api`, and `format` turns numbers and instants into text.
 
 mod api;
+mod api_reports;
 mod app;
+mod charts;
 mod components;
 mod format;
+mod load;
 mod pages;
+mod report_widgets;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -25,6 +25,29 @@ pub mod testid {
     pub const CHART: &str = "chart";
     pub const STATUS: &str = "status";
     pub const RECOMPUTE_MS: &str = "recompute-ms";
+    // The explorer.
+    pub const REDRAW_MS: &str = "redraw-ms";
+    pub const PIVOT_TABLE: &str = "pivot-table";
+    pub const JOB_LIST: &str = "job-list";
+    pub const EXPORT_CSV: &str = "export-csv";
+    pub const COPY_LINK: &str = "copy-link";
+    pub const COPIED_LINK: &str = "copied-link";
+    pub const VIEW_ERROR: &str = "view-error";
+    pub const MEASURE: &str = "measure";
+    pub const GROUP_1: &str = "group-1";
+    pub const GROUP_2: &str = "group-2";
+    // The tests page.
+    pub const TESTS_TABLE: &str = "tests-table";
+    pub const TEST_ROW: &str = "test-row";
+    pub const TEST_HISTORY: &str = "test-history";
+    pub const HISTORY_SUMMARY: &str = "history-summary";
+    pub const INTERMITTENT_COUNT: &str = "intermittent-count";
+    pub const TESTS_COUNT: &str = "tests-count";
+    // The metrics page.
+    pub const METRIC_SELECT: &str = "metric-select";
+    pub const METRICS_TABLE: &str = "metrics-table";
+    pub const BUCKET_ROW: &str = "bucket-row";
+    pub const SAMPLE_COUNT: &str = "sample-count";
 
     /// A CSS selector for a test id.
     pub fn css(id: &str) -> String {
@@ -47,6 +70,8 @@ pub struct Server {
     pub url: String,
     _process: Process,
     _dir: tempfile::TempDir,
+    binary: PathBuf,
+    store: String,
 }
 
 impl Server {
@@ -56,7 +81,9 @@ impl Server {
         let binary = std::env::var_os("BUILDSCOPE_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/debug/buildscope"));
-        let dist = root.join("dist");
+        // `dist/` as `cargo xtask test` builds it; BUILDSCOPE_DIST picks another build.
+        let dist =
+            std::env::var_os("BUILDSCOPE_DIST").map(PathBuf::from).unwrap_or_else(|| root.join("dist"));
         if !binary.exists() || !dist.join("index.html").exists() {
             bail!(
                 "the server binary ({}) and the built frontend (dist/) are needed: run `cargo xtask test`",
@@ -64,11 +91,12 @@ impl Server {
             );
         }
         let dir = tempfile::tempdir()?;
+        let store = format!("sqlite://{}", dir.path().join("store.sqlite").display());
         let mut child = Command::new(&binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--static-dir"])
             .arg(&dist)
             .arg("--database-url")
-            .arg(format!("sqlite://{}", dir.path().join("store.sqlite").display()))
+            .arg(&store)
             .stdout(Stdio::piped())
             .spawn()
             .context("starting the server")?;
@@ -78,7 +106,41 @@ impl Server {
         if !url.starts_with("http://") {
             bail!("server did not say where it listens: {line:?}");
         }
-        Ok(Server { url, _process: Process(child), _dir: dir })
+        Ok(Server { url, _process: Process(child), _dir: dir, binary, store })
+    }
+
+    /// Loads the demo farm's jobs (`buildscope demo --jobs-only`) into this server's store,
+    /// ending now.
+    pub fn demo(&self, jobs: u64, days: u32) -> Result<()> {
+        let status = Command::new(&self.binary)
+            .args([
+                "demo",
+                "--log",
+                "warn",
+                "--jobs-only",
+                "--jobs",
+                &jobs.to_string(),
+                "--days",
+                &days.to_string(),
+            ])
+            .args(["--database-url", &self.store])
+            .stdout(Stdio::null())
+            .status()
+            .context("running `buildscope demo`")?;
+        if !status.success() {
+            bail!("`buildscope demo` failed: {status}");
+        }
+        Ok(())
+    }
+
+    /// Posts a body to an API path (`/api/v1/import/junit?job=ci/1` ...), failing on an error
+    /// status; returns the JSON answer.
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Result<serde_json::Value> {
+        let r = reqwest::Client::new().post(format!("{}{path}", self.url)).body(body).send().await?;
+        if !r.status().is_success() {
+            bail!("POST {path} failed: {} {}", r.status(), r.text().await?);
+        }
+        Ok(r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Posts jobs (a JSON array) to the ingest API.
@@ -164,10 +226,31 @@ impl Browser {
         Ok(path)
     }
 
+    /// Sets the browser window's size in CSS pixels (the harness starts at 1280 × 900).
+    pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
+        self.client.set_window_size(width, height).await?;
+        Ok(())
+    }
+
     /// Ends the browser session (and with it the Chromium process).
     pub async fn close(self) -> Result<()> {
         self.client.close().await?;
         Ok(())
+    }
+
+    /// Runs asynchronous JavaScript (it calls `arguments[0]` with its result) and returns
+    /// the value.
+    pub async fn js_async(&self, script: &str) -> Result<serde_json::Value> {
+        Ok(self.client.execute_async(script, vec![]).await?)
+    }
+
+    /// The page's URL after the host: path and query string.
+    pub async fn path(&self) -> Result<String> {
+        let url = self.client.current_url().await?;
+        Ok(match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        })
     }
 
     /// Runs JavaScript in the page and returns its value.

@@ -127,7 +127,8 @@ fn cargo_test(args: &[&str], env: &[(&str, &str)]) -> Result<Totals> {
 }
 
 /// Every benchmark behind the README's numbers: the server (ingest, data API), the
-/// importers, the engine natively, and the engine against DuckDB-WASM in headless Chromium.
+/// importers, the engine natively, the engine against DuckDB-WASM in headless Chromium,
+/// and the explorer's input-to-screen time at 1M jobs.
 /// Extra arguments go to the server benchmark (e.g. the job count).
 fn bench(extra: &[String]) -> Result<()> {
     setup(true)?;
@@ -183,6 +184,26 @@ fn bench(extra: &[String]) -> Result<()> {
                 "ENGINE_WASM",
                 wasm_target.join("wasm32-unknown-unknown/release/buildscope_engine_wasm_bench.wasm"),
             ),
+    )?;
+    // The explorer at 1M jobs: input to result on screen, per change, in Chromium, against
+    // the release server and the release frontend.
+    build_frontend()?;
+    cargo(&["build", "--release", "-p", "buildscope"])?;
+    status(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "buildscope-tests",
+                "--test",
+                "explorer",
+                "changes_redraw_quickly_at_scale",
+            ])
+            .args(["--", "--nocapture"])
+            .env("BUILDSCOPE_BIN", std::env::current_dir()?.join("target/release/buildscope"))
+            .env("BUILDSCOPE_SCALE_JOBS", "1000000")
+            .env("BUILDSCOPE_SCALE_BUDGET_MS", "100"),
     )
 }
 

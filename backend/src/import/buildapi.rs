@@ -841,9 +841,7 @@ mod tests {
             &fixture("buildapi/builds-running.js"),
             "24526190 Linux x86-64 mozilla-central leak test build running w=- q=1376388000 s=1376388500 f=-",
         );
-        let finished = format!(
-            r#"{{"builds":[{{"id":27000011,"properties":{{"buildername":"Linux x86-64 mozilla-central leak test build","slavename":"bld-1"}},"request_ids":[24526190],"requesttime":1376388000,"starttime":1376388500,"endtime":1376389000,"result":0}}]}}"#
-        );
+        let finished = r#"{"builds":[{"id":27000011,"properties":{"buildername":"Linux x86-64 mozilla-central leak test build","slavename":"bld-1"},"request_ids":[24526190],"requesttime":1376388000,"starttime":1376388500,"endtime":1376389000,"result":0}]}"#;
         check(
             finished.as_bytes(),
             "24526190 Linux x86-64 mozilla-central leak test build success w=bld-1 q=1376388000 s=1376388500 f=1376389000",

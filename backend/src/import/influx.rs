@@ -4,13 +4,16 @@
 //! numeric or boolean field becomes a sample named `measurement.field` carrying the point's
 //! tags; string fields are skipped with a reason. A point whose tags include `builder_name`
 //! and `build_number` (what Buildbot's statistics service sends) is linked to the job
-//! `{source: opts.source or "buildbot", id: "<builder_name>/<build_number>"}`.
+//! `{source: opts.source or "buildbot", id: "<builder_name>/<build_number>"}`; the store
+//! reads that link as "the job of this builder and build number in this source" (see
+//! [`crate::store::Store::samples`]), since Buildbot keys its jobs by buildid.
 //!
 //! Hand-written rather than `influxdb-line-protocol` because that crate is not a dependency;
-//! the grammar is small and a byte scanner streams at several hundred MB/s.
+//! the grammar is small and a byte scanner streams at about 100 MB/s.
 //!
-//! Memory is bounded: lines are parsed straight out of the reader's buffer (a line longer
-//! than [`MAX_LINE_BYTES`] is an error) and samples go to the sink every [`BATCH_POINTS`].
+//! Memory is bounded: the input is read in chunks of whole lines of about 1 MiB (a line
+//! longer than [`MAX_LINE_BYTES`] is an error), parsed on a second thread while the sink
+//! stores the previous batch, and samples go to the sink every [`BATCH_POINTS`].
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -63,84 +66,170 @@ impl Precision {
 /// is a runaway input, not data.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-/// Samples per batch handed to the sink (InfluxDB recommends 5,000–10,000 points a write).
-pub const BATCH_POINTS: usize = 10_000;
+/// Samples per batch handed to the sink, each written in one transaction. (InfluxDB
+/// recommends 5,000–10,000 points a write; an import stores faster in bigger transactions.)
+pub const BATCH_POINTS: usize = 50_000;
 
 /// Job source used for `builder_name`/`build_number` links when `opts.source` is not set.
 pub const DEFAULT_SOURCE: &str = "buildbot";
 
+/// Bytes the parser takes at a time: whole lines, cut at the last line end past this size.
+const CHUNK_BYTES: usize = 1 << 20;
+
 /// Parses line protocol from `input`, handing samples to `sink` in batches of about
 /// [`BATCH_POINTS`]. Timestamps are in `opts.precision`; points without one get `opts.now_ms`.
+///
+/// An input longer than one chunk is parsed on a second thread while this one reads the
+/// next chunk and hands the previous batches to `sink` (which writes them, in an import):
+/// parsing and storing overlap. At most two chunks and their batches are in flight.
 pub fn parse(
     input: &mut dyn BufRead,
     opts: &Options,
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let mut p = Parser {
+    let mut parser = Parser {
         precision: opts.precision,
         now_ms: opts.now_ms,
         source: opts.source.as_deref().unwrap_or(DEFAULT_SOURCE),
+        origin: &opts.origin,
+        line_no: 0,
         batch: ImportBatch::default(),
         tags: Vec::new(),
         fields: Vec::new(),
     };
-    let mut partial: Vec<u8> = Vec::new();
-    let mut line_no: u64 = 0;
-    let at = |line_no: u64| -> String {
-        if opts.origin.is_empty() {
-            format!("line {line_no}")
-        } else {
-            format!("{}: line {line_no}", opts.origin)
+    let mut chunks = Chunks { input, carry: Vec::new(), spare: Vec::new() };
+    let first = chunks.next();
+    if first.is_final() {
+        let Parsed { batches, error, .. } = parser.chunk(first);
+        for batch in batches {
+            sink(batch)?;
         }
-    };
-    loop {
-        let buf = match input.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(ImportError::new(at(line_no + 1), format!("read failed: {e}")));
-            }
-        };
-        if buf.is_empty() {
-            if !partial.is_empty() {
-                line_no += 1;
-                p.line(&partial, line_no).map_err(|m| ImportError::new(at(line_no), m))?;
-            }
-            break;
-        }
-        let mut used = 0;
-        // Whole lines inside the buffer are parsed in place, without copying.
-        while let Some(nl) = buf[used..].iter().position(|&b| b == b'\n') {
-            line_no += 1;
-            let end = used + nl;
-            if partial.len() + nl > MAX_LINE_BYTES {
-                return Err(ImportError::new(at(line_no), too_long()));
-            }
-            if partial.is_empty() {
-                p.line(&buf[used..end], line_no).map_err(|m| ImportError::new(at(line_no), m))?;
-            } else {
-                partial.extend_from_slice(&buf[used..end]);
-                p.line(&partial, line_no).map_err(|m| ImportError::new(at(line_no), m))?;
-                partial.clear();
-            }
-            used = end + 1;
-            // Skipped string fields count too, so a stream of them stays bounded.
-            if p.batch.samples.len() + p.batch.skipped.len() >= BATCH_POINTS {
-                sink(std::mem::take(&mut p.batch))?;
-            }
-        }
-        let rest = &buf[used..];
-        if partial.len() + rest.len() > MAX_LINE_BYTES {
-            return Err(ImportError::new(at(line_no + 1), too_long()));
-        }
-        partial.extend_from_slice(rest);
-        let n = buf.len();
-        input.consume(n);
+        return error.map_or(Ok(()), Err);
     }
-    if p.batch != ImportBatch::default() {
-        sink(p.batch)?;
+    std::thread::scope(|scope| {
+        let (to_parser, parser_in) = std::sync::mpsc::sync_channel::<Chunk>(1);
+        let (parser_out, parsed) = std::sync::mpsc::channel::<Parsed>();
+        scope.spawn(move || {
+            for chunk in parser_in {
+                let out = parser.chunk(chunk);
+                let stop = out.error.is_some();
+                if parser_out.send(out).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        // The parser only stops early after an error, which is then waiting in `parsed`;
+        // a failed send changes nothing.
+        let _ = to_parser.send(first);
+        let (mut in_flight, mut read_all) = (1, false);
+        loop {
+            if !read_all {
+                let chunk = chunks.next();
+                read_all = chunk.is_final();
+                if to_parser.send(chunk).is_ok() {
+                    in_flight += 1;
+                }
+            }
+            let Ok(Parsed { batches, error, spent }) = parsed.recv() else {
+                // The parser thread panicked; the scope re-raises it.
+                return Err(ImportError::new(&opts.origin, "line protocol parser failed"));
+            };
+            in_flight -= 1;
+            chunks.spare.push(spent);
+            for batch in batches {
+                sink(batch)?;
+            }
+            if let Some(e) = error {
+                return Err(e);
+            }
+            if read_all && in_flight == 0 {
+                return Ok(());
+            }
+        }
+    })
+}
+
+/// A piece of the input for the parser.
+enum Chunk {
+    /// Whole lines, each ending in `\n`.
+    Lines(Vec<u8>),
+    /// The rest of the input; its last line may lack the `\n`.
+    Last(Vec<u8>),
+    /// Reading stopped: the complete lines read before, then why (a read error, or a line
+    /// longer than [`MAX_LINE_BYTES`]).
+    Failed(Vec<u8>, String),
+}
+
+impl Chunk {
+    fn is_final(&self) -> bool {
+        !matches!(self, Chunk::Lines(_))
     }
-    Ok(())
+}
+
+/// What the parser made of a chunk: the batches it filled, and the error it stopped at.
+/// Batches filled before an error are stored; the partial one is not.
+struct Parsed {
+    batches: Vec<ImportBatch>,
+    error: Option<ImportError>,
+    /// The chunk's buffer, emptied, for the reader to fill again.
+    spent: Vec<u8>,
+}
+
+/// Cuts the input into chunks of whole lines, holding back the partial line at a chunk's
+/// end for the next one.
+struct Chunks<'a> {
+    input: &'a mut dyn BufRead,
+    carry: Vec<u8>,
+    /// Buffers of parsed chunks, for reuse.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Chunks<'_> {
+    fn next(&mut self) -> Chunk {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(CHUNK_BYTES);
+        // The carried bytes are one partial line, without `\n`.
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        let mut last_nl: Option<usize> = None;
+        loop {
+            let data = match self.input.fill_buf() {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Chunk::Failed(buf, format!("read failed: {e}")),
+            };
+            if data.is_empty() {
+                return Chunk::Last(buf);
+            }
+            let room = CHUNK_BYTES.saturating_sub(buf.len());
+            let take = if room == 0 { data.len() } else { data.len().min(room) };
+            if let Some(i) = data[..take].iter().rposition(|&b| b == b'\n') {
+                last_nl = Some(buf.len() + i);
+            }
+            buf.extend_from_slice(&data[..take]);
+            self.input.consume(take);
+            if buf.len() < CHUNK_BYTES {
+                continue;
+            }
+            match last_nl {
+                Some(nl) => {
+                    self.carry.extend_from_slice(&buf[nl + 1..]);
+                    buf.truncate(nl + 1);
+                    return Chunk::Lines(buf);
+                }
+                // No line end in a buffer this long: it is all one line.
+                None if buf.len() > MAX_LINE_BYTES => return Chunk::Failed(Vec::new(), too_long()),
+                None => {}
+            }
+        }
+    }
+}
+
+/// An empty batch with room for [`BATCH_POINTS`] samples: growing it instead would copy
+/// the samples a dozen times over.
+fn new_batch() -> ImportBatch {
+    ImportBatch { samples: Vec::with_capacity(BATCH_POINTS), ..ImportBatch::default() }
 }
 
 fn too_long() -> String {
@@ -158,6 +247,10 @@ struct Parser<'o> {
     precision: Precision,
     now_ms: i64,
     source: &'o str,
+    /// Where the input came from, for error locations.
+    origin: &'o str,
+    /// Lines parsed so far.
+    line_no: u64,
     batch: ImportBatch,
     // Reused between lines to avoid an allocation per point.
     tags: Vec<(String, String)>,
@@ -165,6 +258,62 @@ struct Parser<'o> {
 }
 
 impl Parser<'_> {
+    fn chunk(&mut self, chunk: Chunk) -> Parsed {
+        let mut batches = Vec::new();
+        let (mut bytes, error) = match chunk {
+            Chunk::Lines(bytes) => {
+                let error = self.lines(&bytes, false, &mut batches).err();
+                (bytes, error)
+            }
+            Chunk::Last(bytes) => {
+                let error = self.lines(&bytes, true, &mut batches).err();
+                if error.is_none() && self.batch != ImportBatch::default() {
+                    batches.push(std::mem::take(&mut self.batch));
+                }
+                (bytes, error)
+            }
+            Chunk::Failed(bytes, message) => {
+                let error = self.lines(&bytes, false, &mut batches).err();
+                let error = error.unwrap_or_else(|| self.at(self.line_no + 1, message));
+                (bytes, Some(error))
+            }
+        };
+        bytes.clear();
+        Parsed { batches, error, spent: bytes }
+    }
+
+    /// Parses the lines of `bytes`, pushing each batch that fills to `batches`. Without
+    /// `last`, bytes after the last `\n` are not a line yet and are left alone.
+    fn lines(&mut self, bytes: &[u8], last: bool, batches: &mut Vec<ImportBatch>) -> Result<(), ImportError> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(nl) => (&rest[..nl], &rest[nl + 1..]),
+                None if last => (rest, &rest[rest.len()..]),
+                None => break,
+            };
+            self.line_no += 1;
+            if line.len() > MAX_LINE_BYTES {
+                return Err(self.at(self.line_no, too_long()));
+            }
+            self.line(line, self.line_no).map_err(|m| self.at(self.line_no, m))?;
+            // Skipped string fields count too, so a stream of them stays bounded.
+            if self.batch.samples.len() + self.batch.skipped.len() >= BATCH_POINTS {
+                batches.push(std::mem::replace(&mut self.batch, new_batch()));
+            }
+            rest = next;
+        }
+        Ok(())
+    }
+
+    fn at(&self, line_no: u64, message: String) -> ImportError {
+        if self.origin.is_empty() {
+            ImportError::new(format!("line {line_no}"), message)
+        } else {
+            ImportError::new(format!("{}: line {line_no}", self.origin), message)
+        }
+    }
+
     /// Parses one line (without its `\n`) and appends its samples to the batch.
     fn line(&mut self, raw: &[u8], line_no: u64) -> Result<(), String> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);

@@ -3,6 +3,10 @@
 //! Each module parses one source format into [`ImportBatch`]es; it never touches the store.
 //! The caller (CLI `buildscope import KIND` or `POST /api/v1/import/KIND`) writes each batch
 //! in one transaction, so a malformed input leaves nothing half-written.
+//!
+//! Shared pieces: `json` is the streaming JSON reader of the REST formats (Buildbot,
+//! Jenkins, GitHub, GitLab); [`pull`] is what their HTTP pulls share (each format's `fetch`
+//! walks its API's pages and hands batches to [`run::pull`], which keeps the high-water mark).
 
 pub mod buildapi;
 pub mod buildbot;
@@ -12,7 +16,9 @@ pub mod github;
 pub mod gitlab;
 pub mod influx;
 pub mod jenkins;
+pub(crate) mod json;
 pub mod junit;
+pub mod pull;
 pub mod run;
 
 use common::Job;
@@ -117,12 +123,40 @@ pub(crate) fn insert_tag(
     }
 }
 
-/// A JSON scalar as tag text; lists, objects and null are not dimensions.
-pub(crate) fn scalar_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+/// Records per batch the streaming JSON importers hand to their sink: one transaction each.
+pub const BATCH_RECORDS: usize = 10_000;
+
+/// Collects converted records into batches of [`BATCH_RECORDS`] and hands each full one to
+/// the sink, so a parser's memory stays bounded by one batch.
+pub(crate) struct Batcher<'s> {
+    batch: ImportBatch,
+    sink: &'s mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
+}
+
+impl<'s> Batcher<'s> {
+    pub(crate) fn new(sink: &'s mut dyn FnMut(ImportBatch) -> Result<(), ImportError>) -> Self {
+        Batcher { batch: ImportBatch::default(), sink }
+    }
+
+    /// Adds a job, or a skip at `at` (only formatted for a skip) with the reason.
+    pub(crate) fn push(
+        &mut self,
+        at: impl FnOnce() -> String,
+        job: Result<Job, String>,
+    ) -> Result<(), ImportError> {
+        match job {
+            Ok(job) => self.batch.jobs.push(job),
+            Err(reason) => self.batch.skipped.push(Skipped { at: at(), reason }),
+        }
+        if self.batch.jobs.len() + self.batch.skipped.len() >= BATCH_RECORDS {
+            (self.sink)(std::mem::take(&mut self.batch))?;
+        }
+        Ok(())
+    }
+
+    /// Hands over what is left. The sink always gets this last batch, empty or not, so an
+    /// input without records still reports.
+    pub(crate) fn finish(mut self) -> Result<(), ImportError> {
+        (self.sink)(std::mem::take(&mut self.batch))
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::pull::PullOptions;
 use super::{ImportBatch, ImportError, Options, Skipped};
 use super::{buildapi, buildbot, buildstats, csv, github, gitlab, influx, jenkins, junit};
 use crate::store::{Counts, Records, Store, WriteReport};
@@ -19,11 +20,11 @@ pub enum Kind {
     Buildbot,
     /// Mozilla BuildAPI dumps (`builds-4hr.js.gz`, daily dumps, pending/running).
     Buildapi,
-    /// Jenkins JSON API (`tree=allBuilds[...]`).
+    /// Jenkins JSON API (`tree=allBuilds[...]`); a job's URL is pulled a range at a time.
     Jenkins,
-    /// GitHub Actions workflow runs or jobs.
+    /// GitHub Actions workflow runs or jobs; a runs URL is pulled with each run's jobs.
     Github,
-    /// GitLab pipeline jobs.
+    /// GitLab jobs; a pipelines URL is pulled with each pipeline's jobs.
     Gitlab,
     /// JUnit XML test reports of one job.
     Junit,
@@ -60,6 +61,12 @@ impl Kind {
             Kind::Influx => "influx",
             Kind::Csv => "csv",
         }
+    }
+
+    /// Whether a URL of this kind is pulled page by page and incrementally ([`pull`]) rather
+    /// than downloaded and parsed.
+    pub fn pulls(self) -> bool {
+        matches!(self, Kind::Buildbot | Kind::Jenkins | Kind::Github | Kind::Gitlab)
     }
 
     /// Parses a whole input, handing batches to `sink`.
@@ -239,4 +246,93 @@ pub async fn import_batch(store: &dyn Store, batch: ImportBatch) -> ImportReport
         Err(e) => report.error = Some(e.to_string()),
     }
     report
+}
+
+/// Pulls from a CI system's API at `url` into the store, from where the last pull of the
+/// same URL (and source) ended: a Buildbot master's base URL, a Jenkins job, GitHub Actions
+/// runs or jobs, GitLab pipelines or jobs. Each page (with what hangs off it) is written in
+/// its own transaction; the high-water mark moves only when the whole pull succeeded, so a
+/// pull that fails part-way keeps what it stored and the next one walks those pages again.
+pub async fn pull(store: Arc<dyn Store>, kind: Kind, url: &str, opts: &PullOptions) -> ImportReport {
+    let mut report = ImportReport::default();
+    if let Err(e) = pull_into(store.as_ref(), kind, url, opts, &mut report).await {
+        report.error = Some(e.to_string());
+    }
+    report
+}
+
+async fn pull_into(
+    store: &dyn Store,
+    kind: Kind,
+    url: &str,
+    opts: &PullOptions,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let store_err = |e: crate::store::StoreError| ImportError::new("store", e.to_string());
+    if kind == Kind::Buildbot {
+        return pull_buildbot(store, url, opts, report).await;
+    }
+    let key = high_water_key(kind, url, opts.source.as_deref());
+    let since = store.high_water(&key).await.map_err(store_err)?;
+    let mut sink = async |batch: ImportBatch| -> Result<(), ImportError> {
+        let written = write_batch(store, &batch).await?;
+        report.add(&batch, written);
+        Ok(())
+    };
+    let mark = match kind {
+        Kind::Jenkins => jenkins::fetch(url, since, opts, &mut sink).await?,
+        Kind::Github => github::fetch(url, since, opts, &mut sink).await?,
+        Kind::Gitlab => gitlab::fetch(url, since, opts, &mut sink).await?,
+        other => return Err(ImportError::new(url, format!("{} is not pulled from a URL", other.name()))),
+    };
+    if let Some(mark) = mark.filter(|m| Some(*m) != since) {
+        store.set_high_water(&key, mark).await.map_err(store_err)?;
+    }
+    Ok(())
+}
+
+/// Where a pull of `url` got to is kept under `KIND URL` (plus the source when one is
+/// given: the same URL imported under two sources is two pulls).
+pub fn high_water_key(kind: Kind, url: &str, source: Option<&str>) -> String {
+    let url = url.trim_end_matches('/');
+    match source {
+        Some(source) => format!("{} {url} as {source}", kind.name()),
+        None => format!("{} {url}", kind.name()),
+    }
+}
+
+/// Pulls new builds from a Buildbot master, from where the last pull of that source ended
+/// (kept under the source itself), in rounds of at most [`buildbot::FetchOptions::max_builds`].
+async fn pull_buildbot(
+    store: &dyn Store,
+    url: &str,
+    opts: &PullOptions,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let store_err = |e: crate::store::StoreError| ImportError::new("store", e.to_string());
+    let source = opts.source.clone().unwrap_or_else(|| buildbot::source_for_url(url));
+    let fetch_opts = buildbot::FetchOptions {
+        source: Some(source.clone()),
+        token: opts.token.clone(),
+        timeout: opts.timeout,
+        max_response_bytes: opts.max_response_bytes,
+        ..Default::default()
+    };
+    loop {
+        let since = store.high_water(&source).await.map_err(store_err)?;
+        let (batch, mark) = buildbot::fetch(url, since, &fetch_opts).await?;
+        let fetched = batch.jobs.len();
+        let written = write_batch(store, &batch).await?;
+        report.add(&batch, written);
+        match mark {
+            // Keep going while a full round of history came back and the mark moved.
+            Some(mark) if Some(mark) != since => {
+                store.set_high_water(&source, mark).await.map_err(store_err)?;
+                if fetched < fetch_opts.max_builds {
+                    return Ok(());
+                }
+            }
+            _ => return Ok(()),
+        }
+    }
 }

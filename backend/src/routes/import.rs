@@ -1,12 +1,17 @@
 //! Import endpoints: `POST /api/v1/import/{kind}` (body = the file), the Buildbot
 //! HttpStatusPush hook, and InfluxDB's v1 and v2 write endpoints.
+//!
+//! Line protocol (`influx`, `/write`, `/api/v2/write`) is parsed as the body arrives, so a
+//! body of any size goes through in bounded memory. The other kinds are parsed from the
+//! whole body (their parsers take JSON or XML documents, gzip and tar whole), which is why
+//! they keep the [`super::BODY_LIMIT_BYTES`] limit.
 
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::api::ErrorDetail;
@@ -60,12 +65,26 @@ pub async fn import(
     State(state): State<AppState>,
     Path(kind): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let kind: Kind = kind.parse().map_err(ApiError::NotFound)?;
     let opts = options(kind.name(), &q, "source")?;
-    let body = body.map_err(body_error)?;
-    Ok(answer(run::import(state.store, kind, std::io::Cursor::new(body), opts).await))
+    let report = if kind == Kind::Influx {
+        run::import(state.store, kind, streamed(request.into_body()), opts).await
+    } else {
+        // `Bytes` applies the router's body limit.
+        let body = Bytes::from_request(request, &()).await.map_err(body_error)?;
+        run::import(state.store, kind, std::io::Cursor::new(body), opts).await
+    };
+    Ok(answer(report))
+}
+
+/// A request body as a blocking reader for an importer on a blocking thread: it yields the
+/// body's chunks as they arrive, so memory holds a chunk, not the body.
+fn streamed(body: Body) -> impl std::io::BufRead + Send + 'static {
+    use futures_util::TryStreamExt;
+    let chunks = body.into_data_stream().map_err(std::io::Error::other);
+    tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(chunks))
 }
 
 /// `POST /api/v1/hooks/buildbot`: Buildbot's HttpStatusPush posts the build dict when a
@@ -85,7 +104,7 @@ pub async fn buildbot_hook(
 pub async fn influx_v1(
     state: State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     influx_write(state, options("line protocol", &q, "db")?, body).await
 }
@@ -94,19 +113,19 @@ pub async fn influx_v1(
 pub async fn influx_v2(
     state: State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     influx_write(state, options("line protocol", &q, "bucket")?, body).await
 }
 
 /// Answers like InfluxDB: 204 when every point was stored, 400 naming the bad line.
+/// Batches before a bad line are stored, as the report of `/api/v1/import/influx` says.
 async fn influx_write(
     State(state): State<AppState>,
     opts: crate::import::Options,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
-    let report = run::import(state.store, Kind::Influx, std::io::Cursor::new(body), opts).await;
+    let report = run::import(state.store, Kind::Influx, streamed(body), opts).await;
     match report.error {
         None => Ok(StatusCode::NO_CONTENT.into_response()),
         Some(e) => Err(ApiError::BadBody(e)),

@@ -1,5 +1,6 @@
 //! `/api/v1/jobs`: ingest and read job records.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::Json;
@@ -9,7 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::api::{IngestReport, JobsFormat};
-use common::{Job, TimeRange};
+use common::view::ViewState;
+use common::{Job, JobTable, TimeRange};
 
 use super::{AppState, BODY_LIMIT_BYTES};
 use crate::error::ApiError;
@@ -43,6 +45,10 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
 pub struct ListParams {
     pub query: JobQuery,
     pub format: JobsFormat,
+    /// The explorer's view, when the query narrows rows further than range and source
+    /// (`var-`, `not-`, `range-` or `sort` keys): the `json` and `csv` answers then hold
+    /// exactly the job list of that view, in its order.
+    pub view: Option<ViewState>,
 }
 
 impl ListParams {
@@ -70,13 +76,17 @@ impl ListParams {
             }
         }
         let range = TimeRange::parse(&from, &to, now_ms).map_err(ApiError::BadQuery)?;
-        Ok(ListParams { query: JobQuery { range, sources }, format })
+        let view =
+            ViewState::from_query_string(raw.unwrap_or("")).map_err(|e| ApiError::BadQuery(e.to_string()))?;
+        let narrows = !view.filters.is_empty() || !view.ranges.is_empty() || view.sort.is_some();
+        Ok(ListParams { query: JobQuery { range, sources }, format, view: narrows.then_some(view) })
     }
 }
 
 /// `GET /api/v1/jobs`: the jobs of a time range (and sources) in the requested encoding.
 pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let params = ListParams::parse(raw.as_deref(), jiff::Timestamp::now().as_millisecond())?;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let params = ListParams::parse(raw.as_deref(), now_ms)?;
     let started = Instant::now();
     let (body, content_type, db_ms) = match params.format {
         JobsFormat::Columnar => {
@@ -88,13 +98,13 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
             (body, common::wire::CONTENT_TYPE, db_ms)
         }
         JobsFormat::Json => {
-            let rows = state.store.job_rows(&params.query).await?;
+            let rows = narrow(state.store.job_rows(&params.query).await?, params.view, now_ms).await?;
             let db_ms = started.elapsed().as_secs_f64() * 1e3;
             let body = serde_json::to_vec(&rows).map_err(|e| ApiError::Internal(e.to_string()))?;
             (body, "application/json", db_ms)
         }
         JobsFormat::Csv => {
-            let rows: Vec<Job> = state.store.job_rows(&params.query).await?;
+            let rows = narrow(state.store.job_rows(&params.query).await?, params.view, now_ms).await?;
             let db_ms = started.elapsed().as_secs_f64() * 1e3;
             let body = tokio::task::spawn_blocking(move || common::export::jobs_csv(&rows))
                 .await
@@ -103,8 +113,12 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
         }
     };
     let encode_ms = started.elapsed().as_secs_f64() * 1e3 - db_ms;
+    let decoded_length = body.len();
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
+    // The size before compression, so the browser can show download progress (it sees
+    // decoded bytes; Content-Length, when present, is the compressed size).
+    headers.insert("x-decoded-length", HeaderValue::from(decoded_length));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if params.format == JobsFormat::Csv {
         headers.insert(
@@ -117,6 +131,50 @@ pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
         headers.insert("server-timing", v);
     }
     Ok(response)
+}
+
+/// The jobs of `view`'s job list among `rows`, in its order (all of `rows` without a view):
+/// the same `common::view` code the browser's job list runs.
+async fn narrow(rows: Vec<Job>, view: Option<ViewState>, now_ms: i64) -> Result<Vec<Job>, ApiError> {
+    let Some(view) = view else { return Ok(rows) };
+    tokio::task::spawn_blocking(move || {
+        let table = JobTable::from_jobs(&rows);
+        let mut at: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
+        for (i, j) in rows.iter().enumerate() {
+            at.insert((&j.source, &j.id), i);
+        }
+        let order = view.job_rows(&table, now_ms).map_err(|e| ApiError::BadQuery(e.to_string()))?;
+        let source = &table.dims[common::table::dim::SOURCE];
+        let picked: Vec<usize> = order
+            .iter()
+            .filter_map(|&r| {
+                let id = table.ids.get(r as usize);
+                at.get(&(source.get(r as usize).unwrap_or(""), id.as_str())).copied()
+            })
+            .collect();
+        let mut slots: Vec<Option<Job>> = rows.into_iter().map(Some).collect();
+        Ok(picked.into_iter().filter_map(|i| slots[i].take()).collect())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// `GET /api/v1/jobs/{source}/{id}/ci`: a redirect to the job's page in its CI system.
+pub async fn ci_link(
+    State(state): State<AppState>,
+    Path((source, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let job = state
+        .store
+        .job(&source, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no job `{id}` in source `{source}`")))?;
+    let url = job.url.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "job `{id}` of source `{source}` was imported without a link to its CI page"
+        ))
+    })?;
+    Ok(axum::response::Redirect::temporary(&url).into_response())
 }
 
 /// `GET /api/v1/jobs/{source}/{id}`: one job with its steps.
@@ -147,7 +205,11 @@ mod tests {
         let p = ListParams::parse(None, now).unwrap();
         assert_eq!(p.query.range.from_ms, now - 30 * 86_400_000);
         assert_eq!(p.format, JobsFormat::Columnar);
-        for bad in ["from=yesterday", "format=xml", "from=now&to=now-1d"] {
+        assert_eq!(p.view, None);
+        let p = ListParams::parse(Some("from=now-1d&var-worker=w1&sort=-duration&format=csv"), now).unwrap();
+        let view = p.view.expect("filters and sort narrow the rows");
+        assert_eq!(view.filters[0].include, ["w1"]);
+        for bad in ["from=yesterday", "format=xml", "from=now&to=now-1d", "var-nope=1", "sort=sideways"] {
             assert!(ListParams::parse(Some(bad), now).is_err(), "{bad}");
         }
     }

@@ -4,6 +4,8 @@
 mod health;
 mod import;
 mod jobs;
+mod metrics;
+mod tests;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -43,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/jobs", get(jobs::list).post(jobs::ingest))
         .route("/api/v1/jobs/{source}/{id}", get(jobs::detail))
+        .route("/api/v1/jobs/{source}/{id}/ci", get(jobs::ci_link))
+        .route("/api/v1/tests", get(tests::list))
+        .route("/api/v1/metrics", get(metrics::list))
+        .route("/api/v1/samples", get(metrics::samples))
         .route("/api/v1/import/{kind}", post(import::import))
         .route("/api/v1/hooks/buildbot", post(import::buildbot_hook))
         .route("/write", post(import::influx_v1))

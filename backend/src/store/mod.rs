@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::records::{MetricSample, TestResult};
+use common::reports::{MetricInfo, TestTable};
 use common::{Job, JobTable, TimeRange};
 use serde::Serialize;
 
@@ -95,7 +96,22 @@ pub trait Store: Send + Sync + 'static {
     async fn tests_of(&self, source: &str, id: &str) -> Result<Vec<TestResult>, StoreError>;
 
     /// Metric samples named `name` in a time range, ordered by time.
+    ///
+    /// A sample's job is resolved when it is read, so jobs and their samples may arrive in
+    /// either order: the job it was written with if that is stored; else, when its tags
+    /// have `builder_name` and `build_number`, the job of that builder whose `buildnumber`
+    /// tag is that number in the same source (how Buildbot's statistics samples find builds
+    /// keyed by buildid); else the job key as written.
     async fn samples(&self, name: &str, range: TimeRange) -> Result<Vec<MetricSample>, StoreError>;
+
+    /// Test results of the jobs a query selects, with those jobs, dictionary coded, jobs
+    /// ordered by time. `test`, when given, keeps only tests whose `suite::name` contains
+    /// it (ASCII case-insensitive). Results whose job is not stored are left out.
+    async fn test_table(&self, query: &JobQuery, test: Option<&str>) -> Result<TestTable, StoreError>;
+
+    /// Every metric with samples in `range`: name, sample count, unit, first and last time;
+    /// ordered by name.
+    async fn metrics(&self, range: TimeRange) -> Result<Vec<MetricInfo>, StoreError>;
 
     /// How far an incremental importer got for `source` (e.g. Buildbot's last complete_at).
     async fn high_water(&self, source: &str) -> Result<Option<i64>, StoreError>;

@@ -16,6 +16,7 @@ pub(crate) enum Kernel {
     Count,
     SuccessRate,
     FailureRate,
+    Failures,
     Distinct(usize),
     Present(usize),
     Sum(usize),
@@ -53,6 +54,7 @@ pub(crate) fn mergeable(kernels: &[Kernel]) -> bool {
             Kernel::Count
                 | Kernel::SuccessRate
                 | Kernel::FailureRate
+                | Kernel::Failures
                 | Kernel::Present(_)
                 | Kernel::Sum(_)
                 | Kernel::Mean(_)
@@ -105,7 +107,7 @@ impl State {
                     }
                 }
                 Kernel::Quantile(v, p) => quantile_ps.entry(v).or_default().push(p),
-                Kernel::SuccessRate | Kernel::FailureRate if state.classes.is_none() => {
+                Kernel::SuccessRate | Kernel::FailureRate | Kernel::Failures if state.classes.is_none() => {
                     state.classes = Some(result_classes(inputs, groups));
                 }
                 Kernel::Distinct(d) => {
@@ -156,6 +158,10 @@ impl State {
                         let decided = c[g][1] + c[g][2];
                         (decided > 0).then(|| c[g][pick] as f64 / decided as f64)
                     })
+                }
+                Kernel::Failures => {
+                    let c = self.classes.as_ref().expect("classes were counted");
+                    c.iter().map(|c| Some(c[2] as f64)).collect()
                 }
                 Kernel::Distinct(d) => self.distinct[&d].iter().map(|&c| Some(c as f64)).collect(),
                 Kernel::Present(v) => self.moments[&v].n.iter().map(|&c| Some(c as f64)).collect(),

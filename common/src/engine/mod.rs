@@ -113,6 +113,12 @@ impl Answer {
     }
 }
 
+/// The values of `value` for `rows`, in order, in seconds or the metric's unit; NaN where a
+/// job does not have the value.
+pub fn values(table: &JobTable, value: &Value, rows: &[u32]) -> Result<Vec<f64>, QueryError> {
+    Ok(column::Source::resolve(table, value)?.gather(rows))
+}
+
 /// Filters, groups and measures in one go.
 pub fn run(table: &JobTable, query: &Query) -> Result<Answer, QueryError> {
     let selection = select(table, &query.filters)?;

@@ -44,6 +44,7 @@ impl<'a> Plan<'a> {
                 Measure::Count => Kernel::Count,
                 Measure::SuccessRate => Kernel::SuccessRate,
                 Measure::FailureRate => Kernel::FailureRate,
+                Measure::Failures => Kernel::Failures,
                 Measure::Distinct(d) => Kernel::Distinct(column::dim_index(table, d)?),
                 Measure::Present(v) => Kernel::Present(slot(v)?),
                 Measure::Sum(v) => Kernel::Sum(slot(v)?),

@@ -89,6 +89,9 @@ pub enum Measure {
     /// Share of decided jobs that failed: (failure + exception) / the same denominator as
     /// `success_rate`, so the two add up to 1.
     FailureRate,
+    /// Jobs in the group that failed (result `failure` or `exception`); 0, never `None`,
+    /// for a group without failures.
+    Failures,
     /// Number of distinct set values of a dimension among the group's jobs.
     Distinct(String),
     /// Jobs in the group that have the value.

@@ -176,6 +176,10 @@ fn measure(js: &[&Job], m: &Measure) -> Option<f64> {
         Measure::Count => Some(js.len() as f64),
         Measure::SuccessRate => rate(|r| matches!(r, JobResult::Success | JobResult::Warnings)),
         Measure::FailureRate => rate(|r| matches!(r, JobResult::Failure | JobResult::Exception)),
+        Measure::Failures => {
+            Some(js.iter().filter(|j| matches!(j.result, JobResult::Failure | JobResult::Exception)).count()
+                as f64)
+        }
         Measure::Distinct(d) => {
             Some(js.iter().map(|j| dim(j, d)).filter(|v| !v.is_empty()).collect::<BTreeSet<_>>().len() as f64)
         }

@@ -314,13 +314,14 @@ fn arb_query() -> impl Strategy<Value = Query> {
         Just(TimeBucket::Month)
     ]);
     let p = prop_oneof![Just(0.0), Just(1.0), Just(0.5), 0.0..=1.0f64];
-    // The first eight measures add up from finer groups (the engine then merges group
+    // The first nine measures add up from finer groups (the engine then merges group
     // states for subtotals and top-k); half the queries stop there.
     let measures = (arb_value(), p.clone(), p, any::<bool>()).prop_map(|(v, p1, p2, mergeable_only)| {
         let mut all = vec![
             Measure::Count,
             Measure::SuccessRate,
             Measure::FailureRate,
+            Measure::Failures,
             Measure::Present(v.clone()),
             Measure::Sum(v.clone()),
             Measure::Mean(v.clone()),
@@ -333,11 +334,11 @@ fn arb_query() -> impl Strategy<Value = Query> {
             Measure::Quantile { value: v.clone(), p: p2 },
             Measure::Quantile { value: v, p: 0.95 },
         ];
-        all.truncate(if mergeable_only { 8 } else { all.len() });
+        all.truncate(if mergeable_only { 9 } else { all.len() });
         all
     });
-    let top = prop::option::of((0..3usize, 0..4usize, 0..14usize, any::<bool>(), any::<bool>()));
-    let sort = (prop::option::of(0..14usize), any::<bool>());
+    let top = prop::option::of((0..3usize, 0..4usize, 0..15usize, any::<bool>(), any::<bool>()));
+    let sort = (prop::option::of(0..15usize), any::<bool>());
     (prop::collection::vec(arb_filter(), 0..3), dims, bucket, measures, any::<bool>(), top, sort).prop_map(
         |(filters, dims, bucket, measures, totals, top, (sort_by, descending))| {
             let parts = dims.len() + usize::from(bucket.is_some());

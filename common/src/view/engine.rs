@@ -21,27 +21,22 @@ impl ViewState {
         })
     }
 
-    /// The engine query that computes what this view shows, over `table` at `now_ms`:
-    /// the time range, filters and ranges; the measure; the group dimensions, plus the time
-    /// bucket in views with a time axis; totals in the pivot; the group sort.
-    ///
-    /// For `histogram` and `jobs` the query has no grouping: the explorer takes its
-    /// selection ([`crate::engine::select`] over `filters`) and bins the measure's value
-    /// ([`ViewMeasure::value`]) or lists the rows. `failures` is `count` over failed jobs,
-    /// so groups without failures are absent from the answer (read them as 0); `cpu_hours`
-    /// is the sum of CPU seconds, to be multiplied by [`ViewMeasure::scale`]. Sorts other
-    /// than `key` and `measure` order job-list rows and leave the groups in key order.
-    ///
-    /// Names the table does not have (a tag or metric absent from the loaded jobs) are an
-    /// error naming the key and what the table has.
-    pub fn to_engine_query(&self, table: &JobTable, now_ms: i64) -> Result<Query, ViewError> {
+    /// The filters of this view as engine filters: the time range, then each dimension's
+    /// include and exclude lists (except `except`'s: what a facet's own counts leave out),
+    /// then the value ranges. The measure adds none here (see [`ViewState::to_engine_query`]).
+    pub fn engine_filters(
+        &self,
+        table: &JobTable,
+        now_ms: i64,
+        except: Option<&Dim>,
+    ) -> Result<Vec<Filter>, ViewError> {
         let range = self.time_range(now_ms)?;
         let mut filters = vec![Filter::Time {
             field: TimeField::Time,
             from_ms: Some(range.from_ms),
             to_ms: Some(range.to_ms),
         }];
-        for f in &self.filters {
+        for f in self.filters.iter().filter(|f| Some(&f.dim) != except) {
             let name = f.dim.name();
             for (prefix, values) in [("var", &f.include), ("not", &f.exclude)] {
                 if values.is_empty() {
@@ -66,9 +61,23 @@ impl ViewState {
             )?;
             filters.push(Filter::Range { value: r.value.clone(), min: r.min, max: r.max });
         }
-        if self.measure == ViewMeasure::Failures {
-            filters.push(Filter::In { dim: Dim::Result.name().into_owned(), values: failed_names() });
-        }
+        Ok(filters)
+    }
+
+    /// The engine query that computes what this view shows, over `table` at `now_ms`:
+    /// the time range, filters and ranges; the measure; the group dimensions, plus the time
+    /// bucket in views with a time axis; totals in the pivot; the group sort.
+    ///
+    /// For `histogram` and `jobs` the query has no grouping: the explorer takes its
+    /// selection ([`crate::engine::select`] over `filters`) and bins the measure's value
+    /// ([`ViewMeasure::value`]) or lists the rows. `cpu_hours`
+    /// is the sum of CPU seconds, to be multiplied by [`ViewMeasure::scale`]. Sorts other
+    /// than `key` and `measure` order job-list rows and leave the groups in key order.
+    ///
+    /// Names the table does not have (a tag or metric absent from the loaded jobs) are an
+    /// error naming the key and what the table has.
+    pub fn to_engine_query(&self, table: &JobTable, now_ms: i64) -> Result<Query, ViewError> {
+        let filters = self.engine_filters(table, now_ms, None)?;
         if let Some(value) = self.measure.value() {
             check_value(table, value, "measure", &self.measure.to_string())?;
         }
@@ -160,7 +169,8 @@ impl ViewMeasure {
     /// The engine measure computing this one (before [`ViewMeasure::scale`]).
     pub fn engine_measure(&self) -> Measure {
         match self {
-            ViewMeasure::Count | ViewMeasure::Failures => Measure::Count,
+            ViewMeasure::Count => Measure::Count,
+            ViewMeasure::Failures => Measure::Failures,
             ViewMeasure::SuccessRate => Measure::SuccessRate,
             ViewMeasure::FailureRate => Measure::FailureRate,
             ViewMeasure::CpuHours => Measure::Sum(Value::CpuSeconds),
@@ -260,26 +270,24 @@ mod tests {
         };
         assert_eq!(q, want);
 
-        // Time-axis views add the bucket; failures count failed jobs; CPU hours scale.
+        // Time-axis views add the bucket; failures are counted per group; CPU hours scale.
         let v = ViewState::from_query_string("group=tag.MACHINE&measure=failures").unwrap();
         let q = v.to_engine_query(&table, now).unwrap();
         assert_eq!(
             (q.dims.as_slice(), q.bucket, q.totals),
             (&["tag.MACHINE".to_owned()][..], Some(TimeBucket::Day), false)
         );
-        assert_eq!(q.measures, [Measure::Count]);
-        assert_eq!(
-            q.filters[1],
-            Filter::In { dim: "result".into(), values: vec!["failure".into(), "exception".into()] }
-        );
-        let failed = engine::select(&table, &q.filters).unwrap().len();
+        assert_eq!(q.measures, [Measure::Failures]);
+        assert_eq!(q.filters.len(), 1, "failures count within the groups, they do not filter");
+        let answer = engine::run(&table, &q).unwrap();
+        let failed: f64 = answer.values[0].iter().map(|v| v.unwrap()).sum();
         let by_hand = (0..table.len)
             .filter(|&r| {
                 table.result(r).is_failed() && table.time[r] >= now - 30 * 86_400_000 && table.time[r] <= now
             })
             .count();
-        assert!(failed > 0);
-        assert_eq!(failed, by_hand);
+        assert!(by_hand > 0);
+        assert_eq!(failed, by_hand as f64);
         assert_eq!(ViewMeasure::CpuHours.scale() * 7200.0, 2.0);
         // A heatmap of two dimensions has no room for the bucket; of one, it takes it.
         let q = |url| ViewState::from_query_string(url).unwrap().to_engine_query(&table, now).unwrap();
@@ -326,7 +334,12 @@ mod tests {
                 assert_eq!(back, drilled, "{url} group {g}");
                 let q = drilled.to_engine_query(&table, now).unwrap();
                 let jobs = engine::select(&table, &q.filters).unwrap().len() as u64;
-                assert_eq!(jobs, answer.rows[g], "{url} group {g}: {}", drilled.to_query_string());
+                // Drilling into failures lists the failed jobs of the group.
+                let want = match v.measure {
+                    ViewMeasure::Failures => answer.values[0][g].unwrap() as u64,
+                    _ => answer.rows[g],
+                };
+                assert_eq!(jobs, want, "{url} group {g}: {}", drilled.to_query_string());
             }
         }
         // What a drill-down URL looks like.

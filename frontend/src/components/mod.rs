@@ -1,5 +1,8 @@
 //! Widgets shared by pages.
 
-pub mod chart;
+pub mod controls;
+pub mod echart;
+pub mod facets;
 pub mod header;
-pub mod range_picker;
+pub mod job_list;
+pub mod pivot_table;

@@ -1,3 +1,5 @@
 //! One page per file, each a view of the URL it is opened at.
 
-pub mod overview;
+pub mod explorer;
+pub mod metrics;
+pub mod tests;

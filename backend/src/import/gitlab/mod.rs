@@ -7,59 +7,100 @@
 //! is when the pipeline created the job, which for later stages includes waiting for the
 //! earlier ones rather than for a runner.
 
+//!
+//! Jobs stream: each element is read, converted and batched on its own
+//! ([`crate::import::json`]). [`fetch`] pulls pipelines and their jobs, or a jobs listing,
+//! page by page.
+
+mod fetch;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::io::BufRead;
 
 use common::job::MAX_NAME_LEN;
 use common::{Job, JobResult, Timestamp};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::buildbot::{read_json, typed};
-use super::{ImportBatch, ImportError, Options, Skipped};
+pub use self::fetch::fetch;
+use super::json::{Stream, decode};
+use super::{Batcher, ImportBatch, ImportError, Options};
 
-/// Parses a GitLab jobs response, calling `sink` once.
+/// Parses a GitLab jobs response, handing jobs to `sink` in batches.
 pub fn parse(
-    input: &mut dyn std::io::BufRead,
+    input: &mut dyn BufRead,
     opts: &Options,
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let value = read_json(input, opts)?;
-    let jobs: Vec<(String, GlJob)> = match value {
-        Value::Array(ref items) if items.first().is_some_and(Value::is_array) => {
-            let pages: Vec<Vec<GlJob>> = typed(value, &opts.origin)?;
-            pages
-                .into_iter()
-                .enumerate()
-                .flat_map(|(p, page)| {
-                    page.into_iter().enumerate().map(move |(i, j)| (format!("[{p}][{i}]"), j))
-                })
-                .collect()
-        }
-        Value::Array(_) => {
-            let jobs: Vec<GlJob> = typed(value, &opts.origin)?;
-            jobs.into_iter().enumerate().map(|(i, j)| (format!("[{i}]"), j)).collect()
-        }
-        value => vec![(String::new(), typed(value, &opts.origin)?)],
-    };
     let source = opts.source.as_deref().unwrap_or("gitlab");
-    let mut batch = ImportBatch::default();
-    for (at, job) in jobs {
-        let at = format!("{at} (id {})", job.id).trim_start().to_owned();
-        match to_job(source, job) {
-            Ok(job) => batch.jobs.push(job),
-            Err(reason) => batch.skipped.push(Skipped { at, reason }),
-        }
-    }
-    sink(batch)
+    let mut out = Batcher::new(sink);
+    let mut s = Stream::new(input, &opts.origin);
+    read(&mut s, &mut |at, job| {
+        let id = job.id;
+        out.push(|| at.label(id), to_job(source, job))
+    })?;
+    out.finish()
 }
 
+/// Where a job was: `[page][index]`, `[index]`, or nothing for a single job.
+#[derive(Clone, Copy)]
+pub(crate) struct At {
+    page: Option<usize>,
+    index: Option<usize>,
+}
+
+impl At {
+    /// `[3] (id 42)`, the label of a skipped job.
+    pub fn label(&self, id: i64) -> String {
+        let at = self.to_string();
+        if at.is_empty() { format!("(id {id})") } else { format!("{at} (id {id})") }
+    }
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for i in [self.page, self.index].into_iter().flatten() {
+            write!(f, "[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Walks a jobs response (a list of jobs, a list of such pages, or one job) and calls
+/// `each` with every job. Returns how many there were.
+pub(crate) fn read<R: BufRead>(
+    s: &mut Stream<'_, R>,
+    each: &mut dyn for<'b> FnMut(At, GlJob<'b>) -> Result<(), ImportError>,
+) -> Result<usize, ImportError> {
+    let origin = s.origin();
+    let mut count = 0;
+    let mut job = |s: &mut Stream<'_, R>, at: At| -> Result<(), ImportError> {
+        let raw = s.raw()?;
+        count += 1;
+        each(at, decode(&raw, origin, &at)?)
+    };
+    match s.peek()? {
+        Some(b'[') => s.array(|s, i| match s.peek()? {
+            // A saved page: a list of jobs.
+            Some(b'[') => s.array(|s, j| job(s, At { page: Some(i), index: Some(j) })),
+            _ => job(s, At { page: None, index: Some(i) }),
+        })?,
+        _ => job(s, At { page: None, index: None })?,
+    }
+    s.end()?;
+    Ok(count)
+}
+
+/// A CI job (`GET /projects/:id/jobs`, `/projects/:id/pipelines/:pipeline_id/jobs`).
 #[derive(Deserialize)]
-struct GlJob {
+pub(crate) struct GlJob<'a> {
     id: i64,
     name: String,
     #[serde(default)]
     stage: Option<String>,
-    status: String,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
     #[serde(default)]
     failure_reason: Option<String>,
     #[serde(default)]
@@ -154,7 +195,7 @@ fn map_result(status: &str, allow_failure: bool, failure_reason: Option<&str>) -
     })
 }
 
-fn to_job(source: &str, j: GlJob) -> Result<Job, String> {
+fn to_job(source: &str, j: GlJob<'_>) -> Result<Job, String> {
     let result = map_result(&j.status, j.allow_failure.unwrap_or(false), j.failure_reason.as_deref())?;
     let (started_at, finished_at) = match result {
         JobResult::Pending => (None, None),
@@ -183,7 +224,7 @@ fn to_job(source: &str, j: GlJob) -> Result<Job, String> {
         }
     };
     tag("stage", j.stage);
-    tag("status", Some(j.status));
+    tag("status", Some(j.status.into_owned()));
     tag("failure_reason", j.failure_reason);
     tag("pipeline_id", pipeline.as_ref().and_then(|p| p.id).map(|id| id.to_string()));
     tag("runner_id", j.runner.as_ref().and_then(|r| r.id).map(|id| id.to_string()));
@@ -228,6 +269,8 @@ fn project_from_url(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::super::buildbot::test_support::{assert_lines, fixture, no_panics, run, summarize};
     use super::*;
 

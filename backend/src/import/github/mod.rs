@@ -9,67 +9,176 @@
 //! counting jobs never counts a run as well. `created_at` is the request time, so queue
 //! time is `started_at - created_at` as GitHub defines it.
 
+//!
+//! Records stream: each element of `jobs`/`workflow_runs` is read, converted and batched on
+//! its own ([`crate::import::json`]). [`fetch`] pulls runs and their jobs page by page.
+
+mod fetch;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::io::BufRead;
 
 use common::{Job, JobResult, Step, Timestamp};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::buildbot::{read_json, typed};
-use super::{ImportBatch, ImportError, Options, Skipped, insert_tag};
+pub use self::fetch::fetch;
+use super::json::{Stream, decode, locate};
+use super::{Batcher, ImportBatch, ImportError, Options, Skipped, insert_tag};
 
-/// Parses saved GitHub Actions API responses, calling `sink` once.
+/// Parses saved GitHub Actions API responses, handing records to `sink` in batches.
 pub fn parse(
-    input: &mut dyn std::io::BufRead,
+    input: &mut dyn BufRead,
     opts: &Options,
     sink: &mut dyn FnMut(ImportBatch) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let value = read_json(input, opts)?;
-    let pages: Vec<Page> = match value {
-        Value::Array(_) => typed(value, &opts.origin)?,
-        value => vec![typed(value, &opts.origin)?],
-    };
-    let job_source = opts.source.as_deref().unwrap_or("github");
-    let run_source = opts.source.as_deref().unwrap_or("github-runs");
-    let mut batch = ImportBatch::default();
-    let many = pages.len() > 1;
-    for (p, page) in pages.into_iter().enumerate() {
-        let prefix = if many { format!("[{p}].") } else { String::new() };
-        if page.jobs.is_none() && page.workflow_runs.is_none() {
-            return Err(ImportError::new(
-                format!("{}{}", opts.origin, if many { format!(": [{p}]") } else { String::new() }),
-                "neither `jobs` nor `workflow_runs`: not a GitHub Actions jobs or runs response",
-            ));
-        }
-        for (i, job) in page.jobs.unwrap_or_default().into_iter().enumerate() {
-            let at = format!("{prefix}jobs[{i}] (id {})", job.id);
-            push(&mut batch, at, job_to_job(job_source, job));
-        }
-        for (i, run) in page.workflow_runs.unwrap_or_default().into_iter().enumerate() {
-            let at = format!("{prefix}workflow_runs[{i}] (id {})", run.id);
-            push(&mut batch, at, run_to_job(run_source, run));
-        }
-    }
-    sink(batch)
+    let sources = Sources::new(opts.source.as_deref());
+    let mut out = Batcher::new(sink);
+    let mut s = Stream::new(input, &opts.origin);
+    read(&mut s, &mut |at, record| {
+        let (id, job) = sources.convert(record);
+        out.push(|| at.label(id), job)
+    })?;
+    out.finish()
 }
 
-fn push(batch: &mut ImportBatch, at: String, job: Result<Job, String>) {
+/// The sources jobs and runs are filed under: `github` and `github-runs`, or both the
+/// caller's.
+#[derive(Clone, Copy)]
+pub(crate) struct Sources<'s> {
+    jobs: &'s str,
+    runs: &'s str,
+}
+
+impl<'s> Sources<'s> {
+    pub fn new(source: Option<&'s str>) -> Self {
+        Sources { jobs: source.unwrap_or("github"), runs: source.unwrap_or("github-runs") }
+    }
+
+    /// The record's id and its job (or why it has none).
+    pub fn convert(&self, record: Record<'_>) -> (i64, Result<Job, String>) {
+        match record {
+            Record::Job(job) => (job.id, job_to_job(self.jobs, job)),
+            Record::Run(run) => (run.id, run_to_job(self.runs, run)),
+        }
+    }
+}
+
+/// One element of a response's `jobs` or `workflow_runs`.
+pub(crate) enum Record<'a> {
+    Job(GhJob<'a>),
+    Run(GhRun<'a>),
+}
+
+/// Where a record was: `[page].list[index]`.
+#[derive(Clone, Copy)]
+pub(crate) struct At {
+    /// Index of the page in a saved list of pages.
+    page: Option<usize>,
+    list: &'static str,
+    index: usize,
+}
+
+impl At {
+    /// `jobs[3] (id 42)`, the label of a skipped record.
+    pub fn label(&self, id: i64) -> String {
+        format!("{self} (id {id})")
+    }
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = self.page {
+            write!(f, "[{p}].")?;
+        }
+        write!(f, "{}[{}]", self.list, self.index)
+    }
+}
+
+/// How many records a response held, and how many its listing has in all.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub records: usize,
+    /// `total_count` (of the last page, for a list of pages).
+    pub total: Option<u64>,
+}
+
+/// Walks saved GitHub Actions responses (one page object, or a list of them) and calls
+/// `each` with every job and run.
+pub(crate) fn read<R: BufRead>(
+    s: &mut Stream<'_, R>,
+    each: &mut dyn for<'b> FnMut(At, Record<'b>) -> Result<(), ImportError>,
+) -> Result<Counts, ImportError> {
+    let mut counts = Counts::default();
+    match s.peek()? {
+        Some(b'[') => s.array(|s, p| read_page(s, Some(p), &mut counts, each))?,
+        Some(b'{') => read_page(s, None, &mut counts, each)?,
+        _ => return Err(s.error("expected a GitHub Actions response (an object or a list of them)")),
+    }
+    s.end()?;
+    Ok(counts)
+}
+
+fn read_page<R: BufRead>(
+    s: &mut Stream<'_, R>,
+    page: Option<usize>,
+    counts: &mut Counts,
+    each: &mut dyn for<'b> FnMut(At, Record<'b>) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    let origin = s.origin();
+    let prefix = page.map(|p| format!("[{p}]")).unwrap_or_default();
+    if s.peek()? != Some(b'{') {
+        let mut e = s.error("expected a jobs or runs response object");
+        e.at = locate(origin, &prefix);
+        return Err(e);
+    }
+    let mut lists = 0;
+    s.object(|s, key| {
+        let list = match key {
+            "jobs" => "jobs",
+            "workflow_runs" => "workflow_runs",
+            "total_count" => {
+                counts.total = decode(&s.raw()?, origin, &format_args!("{prefix}.total_count"))?;
+                return Ok(());
+            }
+            _ => return s.skip(),
+        };
+        if s.null()? {
+            return Ok(());
+        }
+        lists += 1;
+        let dot = if prefix.is_empty() { "" } else { "." };
+        s.list(&format!("{prefix}{dot}{list}"), |s, index| {
+            let at = At { page, list, index };
+            let raw = s.raw()?;
+            let record = match list {
+                "jobs" => Record::Job(decode(&raw, origin, &at)?),
+                _ => Record::Run(decode(&raw, origin, &at)?),
+            };
+            counts.records += 1;
+            each(at, record)
+        })
+    })?;
+    if lists == 0 {
+        return Err(ImportError::new(
+            locate(origin, &prefix),
+            "neither `jobs` nor `workflow_runs`: not a GitHub Actions jobs or runs response",
+        ));
+    }
+    Ok(())
+}
+
+fn push(batch: &mut ImportBatch, at: impl FnOnce() -> String, job: Result<Job, String>) {
     match job {
         Ok(job) => batch.jobs.push(job),
-        Err(reason) => batch.skipped.push(Skipped { at, reason }),
+        Err(reason) => batch.skipped.push(Skipped { at: at(), reason }),
     }
 }
 
+/// A workflow job (`GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs`).
 #[derive(Deserialize)]
-struct Page {
-    #[serde(default)]
-    jobs: Option<Vec<GhJob>>,
-    #[serde(default)]
-    workflow_runs: Option<Vec<GhRun>>,
-}
-
-#[derive(Deserialize)]
-struct GhJob {
+pub(crate) struct GhJob<'a> {
     id: i64,
     #[serde(default)]
     run_id: Option<i64>,
@@ -84,7 +193,8 @@ struct GhJob {
     head_sha: Option<String>,
     #[serde(default)]
     html_url: Option<String>,
-    status: String,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
     #[serde(default)]
     conclusion: Option<String>,
     #[serde(default)]
@@ -94,7 +204,8 @@ struct GhJob {
     #[serde(default)]
     completed_at: Option<Timestamp>,
     #[serde(default)]
-    steps: Option<Vec<GhStep>>,
+    #[serde(borrow)]
+    steps: Option<Vec<GhStep<'a>>>,
     #[serde(default)]
     labels: Option<Vec<String>>,
     #[serde(default)]
@@ -104,20 +215,21 @@ struct GhJob {
 }
 
 #[derive(Deserialize)]
-struct GhStep {
+struct GhStep<'a> {
     name: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    conclusion: Option<String>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    conclusion: Option<Cow<'a, str>>,
     #[serde(default)]
     started_at: Option<Timestamp>,
     #[serde(default)]
     completed_at: Option<Timestamp>,
 }
 
+/// A workflow run (`GET /repos/{owner}/{repo}/actions/runs`).
 #[derive(Deserialize)]
-struct GhRun {
+pub(crate) struct GhRun<'a> {
     id: i64,
     #[serde(default)]
     name: Option<String>,
@@ -133,8 +245,8 @@ struct GhRun {
     run_attempt: Option<i64>,
     #[serde(default)]
     event: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
     #[serde(default)]
     conclusion: Option<String>,
     #[serde(default)]
@@ -147,6 +259,9 @@ struct GhRun {
     run_started_at: Option<Timestamp>,
     #[serde(default)]
     repository: Option<Repository>,
+    /// Where the run's jobs are listed (the pull follows it).
+    #[serde(default)]
+    jobs_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -175,7 +290,7 @@ fn map_result(status: &str, conclusion: Option<&str>) -> Result<JobResult, Strin
     })
 }
 
-fn job_to_job(source: &str, j: GhJob) -> Result<Job, String> {
+fn job_to_job(source: &str, j: GhJob<'_>) -> Result<Job, String> {
     let result = map_result(&j.status, j.conclusion.as_deref())?;
     let mut tags = BTreeMap::new();
     let mut labels = j.labels.unwrap_or_default();
@@ -232,7 +347,7 @@ fn job_to_job(source: &str, j: GhJob) -> Result<Job, String> {
     Ok(job)
 }
 
-fn run_to_job(source: &str, r: GhRun) -> Result<Job, String> {
+fn run_to_job(source: &str, r: GhRun<'_>) -> Result<Job, String> {
     let status = r.status.as_deref().ok_or("no status")?;
     let result = map_result(status, r.conclusion.as_deref())?;
     let builder = r.name.or(r.path).filter(|n| !n.is_empty()).ok_or("no workflow name")?;
