@@ -76,6 +76,12 @@ fn as_json(jobs: &[Fixture]) -> Value {
                     "worker": j.worker, "branch": "main", "revision": format!("{:040x}", j.id),
                     "requested_at": j.started - j.queued_s, "started_at": j.started,
                     "finished_at": j.started + j.duration_s, "result": j.result,
+                    // Two steps: compile takes the first 40 s, test the rest.
+                    "steps": [
+                        {"name": "compile", "started_at": j.started, "finished_at": j.started + 40, "result": "success"},
+                        {"name": "test", "started_at": j.started + 40, "finished_at": j.started + j.duration_s,
+                         "result": j.result},
+                    ],
                 });
                 if let Some(url) = &j.url {
                     v["url"] = json!(url);
@@ -312,6 +318,20 @@ async fn the_rogue_worker_scenario() -> Result<()> {
     assert_eq!(job_count(&b).await?, rogue_core as u64);
     let rows = b.js("return document.querySelectorAll('[data-testid=job-list] tbody tr').length").await?;
     assert_eq!(rows.as_u64(), Some(rogue_core.min(50) as u64));
+    // A job's steps open under the list.
+    b.js(&click("[data-testid=show-steps]")).await?;
+    let newest = core.iter().filter(|j| j.worker == "w-rogue").max_by_key(|j| j.started).unwrap();
+    let steps = b.wait_text("job-steps", |t| t.contains("compile")).await?;
+    assert!(steps.contains(&format!("Steps of e2e / {}", newest.id)), "{steps}");
+    let cells = b
+        .js("return [...document.querySelectorAll('[data-testid=job-steps] tbody tr')]
+                 .map(tr => [...tr.children].map(c => c.textContent.trim()));")
+        .await?;
+    let cells: Vec<Vec<String>> = serde_json::from_value(cells)?;
+    assert_eq!(cells.len(), 2);
+    assert_eq!((cells[0][0].as_str(), cells[0][2].as_str()), ("compile", "40.0s"));
+    assert_eq!(cells[1][0], "test");
+    assert_eq!(cells[1][4], newest.result);
     b.screenshot("explorer-jobs").await?;
 
     // Copy the link: it is the page's URL.

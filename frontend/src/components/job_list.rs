@@ -9,6 +9,7 @@ use common::view::rows::PAGE_SIZE;
 use common::view::{Dim, SortKey, ViewSort, ViewState};
 use leptos::prelude::*;
 
+use crate::components::job_steps::JobSteps;
 use crate::format::{seconds, utc_minute};
 use crate::load::Loaded;
 use crate::pages::explorer::{Computed, Nav, Shown};
@@ -58,6 +59,8 @@ pub fn JobList(
         let Ok(Shown::Jobs { rows, total }) = &c.shown else { return None };
         Some((rows.iter().map(|&r| row(&data, r as usize)).collect::<Vec<Row>>(), *total, c.view.clone()))
     });
+    // The job whose steps are shown under the list (not part of the URL: a detail).
+    let open = RwSignal::new(None::<(String, String)>);
     let go_to = move |f: &dyn Fn(&mut ViewState)| {
         let Some(c) = computed.get_untracked() else { return };
         let mut view = c.view.clone();
@@ -120,6 +123,8 @@ pub fn JobList(
                     </thead>
                     <tbody>
                         {rows.into_iter().map(|r| {
+                            let key = (r.source.clone(), r.id.clone());
+                            let is_open = open.with(|o| o.as_ref() == Some(&key));
                             let href = format!(
                                 "/api/v1/jobs/{}/{}/ci",
                                 js_sys::encode_uri_component(&r.source),
@@ -135,8 +140,23 @@ pub fn JobList(
                                     <td class="mono">{r.revision}</td>
                                     <td class="num">{r.duration}</td>
                                     <td class="num">{r.queue}</td>
-                                    <td><a href=href target="_blank" rel="noopener" title="Open the job in its CI">{format!("{} ↗", r.id)}</a></td>
+                                    <td class="nowrap">
+                                        <a href=href target="_blank" rel="noopener" title="Open the job in its CI">{format!("{} ↗", r.id)}</a>
+                                        " "
+                                        <button type="button" class="link" data-testid="show-steps"
+                                            aria-pressed=is_open.to_string()
+                                            on:click=move |_| open.update(|o| {
+                                                *o = if o.as_ref() == Some(&key) { None } else { Some(key.clone()) };
+                                            })>
+                                            "steps"
+                                        </button>
+                                    </td>
                                 </tr>
+                                {is_open.then(|| view! {
+                                    <tr class="steps-row">
+                                        <td colspan="9"><JobSteps source=r.source.clone() id=r.id.clone()/></td>
+                                    </tr>
+                                })}
                             }
                         }).collect_view()}
                     </tbody>

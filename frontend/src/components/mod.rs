@@ -5,4 +5,5 @@ pub mod echart;
 pub mod facets;
 pub mod header;
 pub mod job_list;
+pub mod job_steps;
 pub mod pivot_table;

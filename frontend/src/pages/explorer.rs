@@ -238,7 +238,7 @@ pub fn Explorer() -> impl IntoView {
 
     let status = move || -> (&'static str, String) {
         if let Err(e) = parsed.get() {
-            return ("error", format!("This link has a problem: {e}"));
+            return ("error", format!("The view in this link cannot be shown: `{}` is not valid.", e.key));
         }
         match load_state.get() {
             LoadState::Failed(message) => return ("error", message),
