@@ -456,6 +456,10 @@ async fn a_malformed_link_says_what_is_wrong() -> Result<()> {
     let fix = b.client.find(Locator::Css("[data-testid=view-error] a")).await?;
     let href = fix.attr("href").await?.unwrap_or_default();
     assert!(href.contains("group=worker") && !href.contains("measure"), "{href}");
+    // A range that parses but ends before it starts is named too, not loaded forever.
+    b.client.goto(&format!("{}/?from=now-1d&to=now-2d", server.url)).await?;
+    let text = b.wait_text(testid::VIEW_ERROR, |t| !t.is_empty()).await?;
+    assert!(text.contains("to=now-2d") && text.contains("before"), "{text}");
     b.close().await
 }
 

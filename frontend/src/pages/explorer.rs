@@ -88,6 +88,12 @@ pub fn Explorer() -> impl IntoView {
     let parsed =
         Memo::new(move |_| ViewState::from_query_string(location.search.get().trim_start_matches('?')));
     let current = Memo::new(move |_| parsed.get().ok());
+    // What is wrong with the link, if anything: a key that does not parse, or a range that
+    // parses but is not one (`to` before `from`).
+    let link_error = Memo::new(move |_| match parsed.get() {
+        Err(e) => Some(e),
+        Ok(view) => view.time_range(js_sys::Date::now() as i64).err(),
+    });
     let loaded = RwSignal::new(None::<Arc<Loaded>>);
     let load_state = RwSignal::new(LoadState::Idle);
     let generation = StoredValue::new(0u64);
@@ -237,7 +243,7 @@ pub fn Explorer() -> impl IntoView {
     let on_painted = StoredValue::new_local(Rc::new(painted) as Rc<dyn Fn()>);
 
     let status = move || -> (&'static str, String) {
-        if let Err(e) = parsed.get() {
+        if let Some(e) = link_error.get() {
             return ("error", format!("The view in this link cannot be shown: `{}` is not valid.", e.key));
         }
         match load_state.get() {
@@ -271,7 +277,7 @@ pub fn Explorer() -> impl IntoView {
                 {move || status().1}
                 {move || progress().map(|p| view! { <progress data-testid="load-progress" max="1" value=p></progress> })}
             </p>
-            {move || parsed.get().err().map(|e| view! { <BadLink error=e/> })}
+            {move || link_error.get().map(|e| view! { <BadLink error=e/> })}
             <div class="layout">
                 <aside class="sidebar" aria-label="Filters">
                     <FacetPanel facets=facets current=current nav=nav searches=searches/>
