@@ -22,7 +22,9 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::store::Store;
 
-/// Largest accepted request body.
+/// Largest accepted request body for the kinds read whole (jobs JSON, the JSON, XML and tar
+/// imports). Line protocol (`/api/v1/import/influx`, `/write`, `/api/v2/write`) is streamed
+/// into the importer and has no limit.
 pub const BODY_LIMIT_BYTES: usize = 64 << 20;
 
 /// What every handler can reach.
