@@ -39,6 +39,7 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, V
 use serde::{Deserialize, Deserializer};
 
 use super::buildbot::result_from_code;
+use super::json::{join_path, without_position};
 use super::{ImportBatch, ImportError, Limited, Options, Skipped, insert_tag};
 
 /// Jobs per batch handed to the sink.
@@ -233,26 +234,6 @@ fn typed_member<T: serde::de::DeserializeOwned>(raw: &[u8], key: &str) -> Result
     let de = &mut serde_json::Deserializer::from_slice(raw);
     serde_path_to_error::deserialize(de)
         .map_err(|e| (join_path(key, &e.path().to_string()), without_position(e.inner())))
-}
-
-/// `builds[3]` + `starttime` → `builds[3].starttime`; serde_path_to_error writes `.` for an
-/// empty path.
-fn join_path(prefix: &str, path: &str) -> String {
-    match path {
-        "." | "" => prefix.to_owned(),
-        p if p.starts_with('[') => format!("{prefix}{p}"),
-        p => format!("{prefix}.{p}"),
-    }
-}
-
-/// serde_json's message without "at line 1 column 37", which would point into the element
-/// rather than the file; the path says where.
-fn without_position(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message,
-    }
 }
 
 /// Cuts JSON values out of a byte stream without parsing them: it tracks only strings,

@@ -358,7 +358,7 @@ pub(crate) fn join_path(prefix: &str, path: &str) -> String {
 
 /// serde_json's message without "at line 1 column 37", which would point into the record
 /// rather than the input; the path or the caller's position says where.
-fn without_position(e: &serde_json::Error) -> String {
+pub(crate) fn without_position(e: &serde_json::Error) -> String {
     let message = e.to_string();
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
