@@ -47,6 +47,22 @@ pub fn RangeBar(current: Memo<Option<ViewState>>, nav: Nav) -> impl IntoView {
         typing.set_value(true);
         go(nav, &view, replace);
     };
+    // One free-text field per end of the range.
+    let field = move |label: &'static str, which: &'static str, value: Signal<String>| {
+        view! {
+            <label class="field">
+                {label}
+                <input
+                    type="text"
+                    data-testid=format!("range-{which}")
+                    prop:value=value
+                    spellcheck="false"
+                    on:focus=move |_| typing.set_value(false)
+                    on:input=move |ev| edit(which, event_target_value(&ev))
+                />
+            </label>
+        }
+    };
     view! {
         <section class="toolbar">
             <div class="range">
@@ -85,28 +101,8 @@ pub fn RangeBar(current: Memo<Option<ViewState>>, nav: Nav) -> impl IntoView {
                         })
                         .collect_view()}
                 </nav>
-                <label class="field">
-                    "From "
-                    <input
-                        type="text"
-                        data-testid="range-from"
-                        prop:value=from
-                        spellcheck="false"
-                        on:focus=move |_| typing.set_value(false)
-                        on:input=move |ev| edit("from", event_target_value(&ev))
-                    />
-                </label>
-                <label class="field">
-                    "To "
-                    <input
-                        type="text"
-                        data-testid="range-to"
-                        prop:value=to
-                        spellcheck="false"
-                        on:focus=move |_| typing.set_value(false)
-                        on:input=move |ev| edit("to", event_target_value(&ev))
-                    />
-                </label>
+                {field("From ", "from", Signal::derive(from))}
+                {field("To ", "to", Signal::derive(to))}
             </div>
         </section>
     }
